@@ -1,0 +1,112 @@
+"""Benchmark: the README's main job on the embedded default, from a fresh clone.
+
+Measures (and writes to bench/results/default_run.json):
+- wall time of `snakemake --cores N` on a fresh `git clone` of HEAD, reusing
+  this checkout's .venv (installing is measured apart, it is network-bound);
+- that every arm and seed has all metric columns in ablation.csv;
+- the baseline's ratio to chance on every zero-shot metric;
+- the wall time of the follow-up `snakemake -n` (should say nothing to do);
+- which jobs a dry run plans after changing one arm's mask ratio.
+
+Usage: .venv/bin/python bench/default_run.py [--cores 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return dt, proc.stdout + proc.stderr
+
+
+def chance(record: dict) -> dict[str, float]:
+    """Expected value of each zero-shot metric for a model that ranks at random."""
+    d = record["details"]
+    if record["task"] == "classification":
+        c = d["n_candidates"]
+        top1, top5 = 1 / c, min(5, c) / c
+        return {"top1": top1, "avg": (top1 + top5) / 2}
+    n_videos, n_texts = d["n_videos"], d["n_texts"]
+    # V2T: a video has n_texts/n_videos captions among n_texts candidates.
+    return {"t2v_r1": 1 / n_videos, "v2t_r1": min(1.0, (n_texts / n_videos) / n_texts)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cores", default="2")
+    ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "default_run.json")
+    args = ap.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="viclip-bench-"))
+    if work.exists():
+        shutil.rmtree(work)
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(work)], check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
+
+    wall, _ = run([SNAKEMAKE, "--cores", args.cores], work)
+    noop, noop_out = run([SNAKEMAKE, "-n"], work)
+
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    arms, seeds = list(cfg["arms"]), cfg["seeds"]
+    summary = pd.read_csv(work / "results/tables/ablation.csv")
+    complete = {arm: int(summary[summary["arm"] == arm]["n_seeds"].min()) == len(seeds) for arm in arms}
+
+    ratios = {}
+    for f in sorted((work / "results/eval/baseline").glob("seed*/*-zeroshot.json")):
+        r = json.loads(f.read_text())
+        for metric, ch in chance(r).items():
+            ratios.setdefault(f"{r['benchmark']}/{metric}", []).append(r["metrics"][metric] / ch)
+    ratio_mean = {k: round(sum(v) / len(v), 2) for k, v in ratios.items()}
+
+    changed = dict(cfg)
+    changed["arms"] = {**cfg["arms"], "nomask": {**cfg["arms"]["nomask"], "mask_ratio": 0.5}}
+    (work / "changed.yaml").write_text(yaml.safe_dump(changed))
+    _, dry = run([SNAKEMAKE, "-n", "--configfile", "changed.yaml"], work)
+    planned = Counter(re.findall(r"^(?:local)?rule (\w+):", dry, flags=re.M))
+    planned_arms = sorted(set(re.findall(r"arm=(\w+)", dry)))
+
+    result = {
+        "commit": commit,
+        "cores": args.cores,
+        "cpu_count": os.cpu_count(),
+        "wall_seconds": round(wall, 1),
+        "noop_dry_run_seconds": round(noop, 2),
+        "noop_says_nothing_to_do": "Nothing to be done" in noop_out,
+        "all_metrics_every_arm_and_seed": all(complete.values()),
+        "metric_columns": int(summary.groupby("arm").size().min()),
+        "baseline_ratio_to_chance_min": min(min(v) for v in ratios.values()),
+        "baseline_ratio_to_chance_mean": ratio_mean,
+        "after_changing_nomask_mask_ratio": {"jobs": dict(planned), "arms": planned_arms},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if not args.keep:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+# Run naming, config checks and input functions. Everything a rule reads from
+# the config goes through `params:` so that changing a key reruns exactly the
+# jobs that read it.
+
+from pathlib import Path
+
+from viclip.config import validate
+from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
+
+validate(config, Path(workflow.basedir) / "configs" / "schema.yaml", "config")
+
+ARMS = list(config["arms"])
+SEEDS = config["seeds"]
+CORPUS = config["corpus"]["name"]
+BENCHMARKS = list(config["benchmarks"])
+ZEROSHOT = list(zeroshot_benchmarks())
+FINETUNE = list(finetune_tasks())
+
+
+wildcard_constraints:
+    arm="|".join(ARMS),
+    seed=r"\d+",
+    bench="|".join(BENCHMARKS),
+    task="|".join(FINETUNE),
+    corpus=r"[A-Za-z0-9_-]+",
+
+
+REPORT_OUTPUTS = [
+    "results/tables/ablation.tex",
+    "results/tables/ablation.csv",
+    "results/figures/ablation_deltas.png",
+    "results/figures/ablation_deltas.pdf",
+]
+
+
+def bench_dir(bench):
+    return f"results/data/benchmarks/{bench}"
+
+
+def arm_train_settings(wildcards):
+    """Pretraining settings of one arm: the shared block with the arm's own overrides."""
+    arm = config["arms"][wildcards.arm]
+    return {**config["pretrain"], **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}}
+
+
+def arm_mask_ratio(wildcards):
+    return config["arms"][wildcards.arm]["mask_ratio"]
+
+
+def arm_captions(wildcards):
+    variant = config["arms"][wildcards.arm]["captions"]
+    return f"results/captions/{CORPUS}/{variant}.parquet"
+
+
+def caption_settings(part):
+    """The captions keys one variant reads: other keys' changes leave it alone."""
+    c = config["captions"]
+    base = {"backend": c["backend"], "seed": c["seed"]}
+    if part == "coarse":
+        return {**base, "noise": {"coarse": c["noise"]["coarse"]}}
+    if part == "frames":
+        return {**base, "frames_per_clip": c["frames_per_clip"], "noise": {"frames": c["noise"]["frames"]}}
+    return {**base, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}}
+
+
+def benchmark_settings(wildcards):
+    return config["benchmarks"][wildcards.bench]
+
+
+def run_seed(wildcards):
+    return int(wildcards.seed)
+
+
+def all_records(wildcards):
+    return expand(
+        "results/eval/{arm}/seed{seed}/{bench}-zeroshot.json", arm=ARMS, seed=SEEDS, bench=ZEROSHOT
+    ) + expand("results/eval/{arm}/seed{seed}/{task}-finetuned.json", arm=ARMS, seed=SEEDS, task=FINETUNE)

@@ -1,0 +1,76 @@
+# Render the synthetic corpus and benchmark stand-ins to mp4, then decode them.
+
+
+rule render_corpus:
+    output:
+        manifest="results/data/{corpus}/clips.parquet",
+        videos=directory("results/data/{corpus}/videos"),
+    params:
+        world=config["world"],
+        corpus=config["corpus"],
+        out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
+    log:
+        "logs/data/render_corpus-{corpus}.log",
+    benchmark:
+        "benchmarks/data/render_corpus-{corpus}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    script:
+        "../scripts/render_corpus.py"
+
+
+rule render_benchmark:
+    output:
+        manifest="results/data/benchmarks/{bench}/manifest.parquet",
+        meta="results/data/benchmarks/{bench}/meta.json",
+        videos=directory("results/data/benchmarks/{bench}/videos"),
+    params:
+        world=config["world"],
+        settings=benchmark_settings,
+        out_dir=lambda wildcards: bench_dir(wildcards.bench),
+    log:
+        "logs/data/render_benchmark-{bench}.log",
+    benchmark:
+        "benchmarks/data/render_benchmark-{bench}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/render_benchmark.py"
+
+
+rule decode_corpus:
+    input:
+        manifest="results/data/{corpus}/clips.parquet",
+    output:
+        frames="results/data/{corpus}/frames.npy",
+        index="results/data/{corpus}/frames.parquet",
+        failures="results/data/{corpus}/failures.tsv",
+    log:
+        "logs/data/decode_corpus-{corpus}.log",
+    benchmark:
+        "benchmarks/data/decode_corpus-{corpus}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/decode_frames.py"
+
+
+rule decode_benchmark:
+    input:
+        manifest="results/data/benchmarks/{bench}/manifest.parquet",
+    output:
+        frames="results/data/benchmarks/{bench}/frames.npy",
+        index="results/data/benchmarks/{bench}/frames.parquet",
+        failures="results/data/benchmarks/{bench}/failures.tsv",
+    log:
+        "logs/data/decode_benchmark-{bench}.log",
+    benchmark:
+        "benchmarks/data/decode_benchmark-{bench}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/decode_frames.py"

@@ -1,0 +1,23 @@
+# Zero-shot evaluation: one job per run writes one record per benchmark.
+
+
+rule evaluate_zeroshot:
+    input:
+        checkpoint="results/runs/{arm}/seed{seed}/checkpoint.pt",
+        frames=expand("results/data/benchmarks/{bench}/frames.npy", bench=ZEROSHOT),
+        meta=expand("results/data/benchmarks/{bench}/meta.json", bench=ZEROSHOT),
+    output:
+        expand("results/eval/{{arm}}/seed{{seed}}/{bench}-zeroshot.json", bench=ZEROSHOT),
+    params:
+        bench_dirs=[bench_dir(b) for b in ZEROSHOT],
+        ensemble=config["evaluate"]["ensemble"],
+    log:
+        "logs/evaluate/zeroshot-{arm}-seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/zeroshot-{arm}-seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../scripts/evaluate_zeroshot.py"

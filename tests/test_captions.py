@@ -1,0 +1,289 @@
+"""Tests for viclip.captions: coarse, per-frame and summary captions, fusion and the synthetic backend."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from viclip.captions import backends
+from viclip.captions.base import Clip
+from viclip.captions.coarse import coarse_captions
+from viclip.captions.frames import frame_captions
+from viclip.captions.fused import fuse
+from viclip.captions.summary import summary_captions
+from viclip.captions.synthetic import (
+    SyntheticImageCaptioner,
+    SyntheticSummarizer,
+    parse_frame_caption,
+    position_word,
+    size_word,
+    tilt_word,
+)
+from viclip.data.language import gerund, present
+from viclip.data.synthetic import sample_specs
+from viclip.data.world import BACKGROUNDS, COLOURS, SHAPES, SIZES, TEXTURES, ClipSpec, allowed_events, frame_states
+
+MOTION_WORDS = {
+    "move", "moves", "moving", "grow", "grows", "growing", "bigger", "shrink", "shrinks", "shrinking", "rotate",
+    "rotates", "rotating", "turn", "turns", "turning", "change", "changes", "changing", "appear", "appears",
+    "appearing", "then", "left", "right", "up", "down", "tilted", "stays", "still",
+}
+N_CAPTIONED = 8  # captions.frames_per_clip in config.yaml
+
+
+def _clip(spec: ClipSpec) -> Clip:
+    return Clip(spec.clip_id, f"/nowhere/{spec.clip_id}.mp4", spec.n_frames, spec.to_json())
+
+
+def _single_event_specs(frames_per_event: int = 16) -> list[ClipSpec]:
+    """Every (shape, size, event) with colour/texture/background cycling, plus a random sample."""
+    specs = []
+    cycle = itertools.cycle(itertools.product(COLOURS, TEXTURES, BACKGROUNDS))
+    for shape, size in itertools.product(SHAPES, SIZES):
+        for event in allowed_events(shape):
+            colour, texture, bg = next(cycle)
+            new = [c for c in COLOURS if c != colour][len(specs) % 5] if event == "change colour" else None
+            specs.append(ClipSpec(f"{shape}-{size}-{event}", shape, colour, texture, size, bg, (event,),
+                                  frames_per_event, new, seed=len(specs)))
+    specs += sample_specs(60, 4, "rand", sorted(itertools.product(COLOURS, SHAPES)), 1, frames_per_event)
+    return specs
+
+
+SINGLE = _single_event_specs()
+MULTI = sample_specs(40, 9, "multi", sorted(itertools.product(COLOURS, SHAPES)), 3, 12)
+
+
+def _summaries(specs, noise_frames=0.0, noise_summary=0.0, keep_colour=0.5, seed=13) -> pd.DataFrame:
+    clips = [_clip(s) for s in specs]
+    frames = frame_captions(clips, SyntheticImageCaptioner("frame", noise_frames, seed), N_CAPTIONED)
+    return summary_captions(frames, SyntheticSummarizer(noise_summary, keep_colour, seed))
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+# ---------------------------------------------------------------- coarse captions
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_coarse_captions_never_mention_motion(noise):
+    specs = SINGLE + MULTI
+    df = coarse_captions([_clip(s) for s in specs], SyntheticImageCaptioner("coarse", noise, 1))
+    assert list(df["clip_id"]) == [s.clip_id for s in specs]
+    for text in df["caption"]:
+        assert not (_words(text) & MOTION_WORDS), text
+
+
+def test_coarse_caption_describes_the_middle_frame():
+    for spec in SINGLE:
+        (text,) = coarse_captions([_clip(spec)], SyntheticImageCaptioner("coarse", 0.0, 1))["caption"]
+        mid = frame_states(spec)[spec.n_frames // 2]
+        assert spec.shape in text and spec.background in text
+        if mid.visible:
+            assert mid.colour == spec.colour  # the nominal colour, even for a colour change
+            assert spec.colour in text
+            assert ("striped" in text) == (spec.texture == "striped")
+            assert size_word(mid.radius) in text
+
+
+def test_coarse_caption_of_an_empty_frame():
+    spec = ClipSpec("e", "circle", "red", "plain", "small", "grey", ("appear",), 16)
+    text = SyntheticImageCaptioner("coarse", 0.0, 1).caption(_clip(spec), np.array([0]))[0]
+    assert text == "an empty grey background"
+
+
+# ---------------------------------------------------------------- frame captions
+
+
+def test_frame_captions_parse_back_to_the_ground_truth():
+    clips = [_clip(s) for s in SINGLE + MULTI]
+    df = frame_captions(clips, SyntheticImageCaptioner("frame", 0.0, 1), N_CAPTIONED)
+    n_parsed = 0
+    for spec, idx, caps in zip(SINGLE + MULTI, df["frame_indices"], df["captions"]):
+        assert len(idx) == len(caps) == N_CAPTIONED
+        states = frame_states(spec)
+        for i, text in zip(idx, caps):
+            s = states[i]
+            p = parse_frame_caption(text)
+            if not s.visible:
+                assert p is None and text == f"an empty {spec.background} background"
+                continue
+            assert p is not None, text
+            assert p == {"size": size_word(s.radius), "colour": s.colour, "texture": s.texture, "shape": s.shape,
+                         "tilt": tilt_word(s.angle), "pos": position_word(s.x, s.y), "bg": spec.background}
+            n_parsed += 1
+    assert n_parsed > 500
+
+
+def test_parse_frame_caption_rejects_other_text():
+    assert parse_frame_caption("a red circle on a black background") is None
+    assert parse_frame_caption("") is None
+    p = parse_frame_caption("large blue plain cross, tilted, at the top left, checkered background")
+    assert p["pos"] == "top left" and p["tilt"] == "tilted" and p["bg"] == "checkered"
+
+
+def test_unknown_style_and_missing_spec():
+    with pytest.raises(ValueError):
+        SyntheticImageCaptioner("dense", 0.0, 0)
+    with pytest.raises(ValueError, match="/videos/x.mp4"):
+        SyntheticImageCaptioner("frame", 0.0, 0).caption(Clip("x", "/videos/x.mp4", 8), np.array([0]))
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def _event_phrases(event: str, spec: ClipSpec) -> set[str]:
+    if event == "change colour":
+        return {f"turns {spec.new_colour}"}
+    return {present(event), f"is {gerund(event)}"}
+
+
+def test_zero_noise_summary_states_every_single_event():
+    df = _summaries(SINGLE, keep_colour=0.5)
+    seen_forms = set()
+    for spec, text in zip(SINGLE, df["caption"]):
+        (event,) = spec.events
+        subjects = (f"the {spec.shape} ", f"the {spec.colour} {spec.shape} ")
+        assert text.startswith(subjects), text
+        phrase = text.removeprefix(subjects[1] if text.startswith(subjects[1]) else subjects[0])
+        assert phrase in _event_phrases(event, spec), (spec.events, text)
+        seen_forms.add(phrase.startswith("is "))
+    assert seen_forms == {True, False}  # both the present and the progressive form occur
+
+
+def test_zero_noise_summary_of_multi_event_clips_lists_events_in_order():
+    specs = sample_specs(40, 2, "two", sorted(itertools.product(COLOURS, SHAPES)), 2, 16)
+    specs = [s for s in specs if not ("grow" in s.events and "shrink" in s.events)]
+    df = _summaries(specs)
+    for spec, text in zip(specs, df["caption"]):
+        parts = text.split(", then ")
+        assert len(parts) == 2, text
+        for e, part in zip(spec.events, parts):
+            assert any(part.endswith(p) for p in _event_phrases(e, spec)), (spec.events, text)
+
+
+def test_summary_keeps_colour_zero_never_names_the_subject_colour():
+    for spec, text in zip(SINGLE + MULTI, _summaries(SINGLE + MULTI, keep_colour=0.0)["caption"]):
+        assert spec.colour not in _words(text), text
+        assert text.startswith(f"the {spec.shape} ")
+
+
+def test_summary_keeps_colour_one_always_names_it():
+    for spec, text in zip(SINGLE, _summaries(SINGLE, keep_colour=1.0)["caption"]):
+        assert text.startswith(f"the {spec.colour} {spec.shape} "), text
+    for spec, text in zip(MULTI, _summaries(MULTI, keep_colour=1.0)["caption"]):
+        assert text.split()[1] in COLOURS and text.split()[2] == spec.shape, text
+
+
+def test_summary_subject_has_the_colour_before_the_change():
+    specs = [s for s in sample_specs(120, 9, "cc", sorted(itertools.product(COLOURS, SHAPES)), 2, 16)
+             if s.events[0] == "change colour"]
+    assert specs
+    for spec, text in zip(specs, _summaries(specs, keep_colour=1.0)["caption"]):
+        assert text.startswith(f"the {spec.colour} {spec.shape} turns {spec.new_colour}"), (spec.events, text)
+
+
+def test_summary_keeps_colour_fraction_is_in_between():
+    texts = _summaries(SINGLE, keep_colour=0.5)["caption"]
+    named = np.mean([t.startswith(f"the {s.colour} ") for s, t in zip(SINGLE, texts)])
+    assert 0.25 < named < 0.75
+
+
+def test_summarizer_special_cases():
+    summ = SyntheticSummarizer(0.0, 1.0, 0)
+    assert summ.summarize("x", ["an empty black background"] * 4) == "an empty scene where nothing happens"
+    still = ["small red plain circle, upright, at the center, black background"] * 4
+    assert summ.summarize("x", still) == "the red circle stays still"
+    # a one-frame glitch in the middle is smoothed away, not reported as two colour changes
+    glitch = list(still)
+    glitch[1] = glitch[1].replace("red", "blue")
+    assert summ.summarize("x", glitch) == "the red circle stays still"
+
+
+# ---------------------------------------------------------------- noise and determinism
+
+
+def test_noise_changes_some_captions_and_is_seeded():
+    specs = SINGLE[:60]
+    clean = _summaries(specs, 0.0, 0.0, seed=5)["caption"].tolist()
+    noisy = _summaries(specs, 0.1, 0.3, seed=5)["caption"].tolist()
+    again = _summaries(specs, 0.1, 0.3, seed=5)["caption"].tolist()
+    other = _summaries(specs, 0.1, 0.3, seed=6)["caption"].tolist()
+    assert noisy == again
+    assert noisy != other
+    changed = sum(a != b for a, b in zip(clean, noisy))
+    assert 0 < changed < len(specs)
+
+    clips = [_clip(s) for s in specs]
+    c0 = coarse_captions(clips, SyntheticImageCaptioner("coarse", 0.0, 5))["caption"].tolist()
+    c1 = coarse_captions(clips, SyntheticImageCaptioner("coarse", 0.3, 5))["caption"].tolist()
+    c2 = coarse_captions(clips, SyntheticImageCaptioner("coarse", 0.3, 5))["caption"].tolist()
+    assert c1 == c2
+    assert 0 < sum(a != b for a, b in zip(c0, c1)) < len(clips)
+
+
+def test_captions_of_a_clip_do_not_depend_on_the_other_clips():
+    specs = SINGLE[:30]
+    clips = [_clip(s) for s in specs]
+    sub = clips[5:12][::-1]
+
+    def run(cs):
+        co = coarse_captions(cs, SyntheticImageCaptioner("coarse", 0.3, 2))
+        fr = frame_captions(cs, SyntheticImageCaptioner("frame", 0.2, 2), N_CAPTIONED)
+        su = summary_captions(fr, SyntheticSummarizer(0.5, 0.5, 2))
+        return {cid: (a, tuple(b), c) for cid, a, b, c in zip(co["clip_id"], co["caption"], fr["captions"], su["caption"])}
+
+    full, part = run(clips), run(sub)
+    assert part == {c.clip_id: full[c.clip_id] for c in sub}
+
+
+def test_backends_build_from_config():
+    cfg = {"backend": "synthetic", "seed": 3, "summary_keeps_colour": 1.0,
+           "noise": {"coarse": 0.0, "frames": 0.0, "summary": 0.0}}
+    assert backends.image_captioner(cfg, "coarse").style == "coarse"
+    assert backends.image_captioner(cfg, "frame").style == "frame"
+    assert backends.summarizer(cfg).keep_colour == 1.0
+    with pytest.raises(ValueError, match="blip2"):
+        backends.summarizer({**cfg, "backend": "blip2"})
+
+
+# ---------------------------------------------------------------- fusion
+
+
+def test_fuse_keeps_both_parts():
+    coarse = pd.DataFrame({"clip_id": ["a", "b"], "caption": ["a red circle on a black background.", "a blue square"]})
+    summary = pd.DataFrame({"clip_id": ["b", "a"], "caption": ["the square rotates", "the circle grows bigger"]})
+    out = fuse(coarse, summary).set_index("clip_id")["caption"]
+    assert out["a"] == "a red circle on a black background. the circle grows bigger"
+    assert out["b"] == "a blue square. the square rotates"
+
+
+def test_fuse_on_real_captions():
+    specs = SINGLE[:20]
+    clips = [_clip(s) for s in specs]
+    co = coarse_captions(clips, SyntheticImageCaptioner("coarse", 0.0, 1))
+    su = _summaries(specs)
+    fu = fuse(co, su)
+    assert list(fu["clip_id"]) == [s.clip_id for s in specs]
+    for c, s, f in zip(co["caption"], su["caption"], fu["caption"]):
+        assert f.startswith(c) and f.endswith(s)
+
+
+@pytest.mark.parametrize("ids", [["a", "b", "c"], ["a"], ["a", "x"]])
+def test_fuse_raises_on_mismatched_clip_sets(ids):
+    coarse = pd.DataFrame({"clip_id": ["a", "b"], "caption": ["c1", "c2"]})
+    summary = pd.DataFrame({"clip_id": ids, "caption": [f"s{i}" for i in range(len(ids))]})
+    with pytest.raises(ValueError):
+        fuse(coarse, summary)
+
+
+def test_fuse_raises_on_duplicate_clip_ids():
+    coarse = pd.DataFrame({"clip_id": ["a", "a"], "caption": ["c1", "c2"]})
+    summary = pd.DataFrame({"clip_id": ["a"], "caption": ["s"]})
+    with pytest.raises(ValueError):
+        fuse(coarse, summary)

@@ -1,0 +1,123 @@
+"""Tests for viclip.config against the shipped config.yaml and configs/schema.yaml."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from viclip.config import ConfigError, load, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config.yaml"
+SCHEMA = ROOT / "configs" / "schema.yaml"
+
+
+@pytest.fixture()
+def cfg() -> dict:
+    return yaml.safe_load(CONFIG.read_text())
+
+
+def _error(config: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate(config, SCHEMA, "test.yaml")
+    return str(info.value)
+
+
+def test_shipped_config_is_valid():
+    config = load(CONFIG, SCHEMA)
+    assert config["report"]["baseline"] in config["arms"]
+    assert validate(copy.deepcopy(config), SCHEMA) == config
+
+
+def test_unknown_top_level_key(cfg):
+    cfg["trainer"] = {}
+    msg = _error(cfg)
+    assert "unknown key trainer" in msg and "test.yaml" in msg
+
+
+def test_unknown_nested_key(cfg):
+    cfg["model"]["widht"] = 64
+    assert "model.widht" in _error(cfg)
+
+
+def test_unknown_key_inside_an_arm(cfg):
+    cfg["arms"]["nomask"]["maskratio"] = 0.5
+    assert "arms.nomask.maskratio" in _error(cfg)
+
+
+def test_wrong_type_names_the_key_path(cfg):
+    cfg["pretrain"]["lr"] = "fast"
+    msg = _error(cfg)
+    assert "pretrain.lr" in msg and "'fast'" in msg
+
+
+@pytest.mark.parametrize("ratio", [1.0, -0.1, 1.5])
+def test_mask_ratio_out_of_range(cfg, ratio):
+    cfg["arms"]["nomask"]["mask_ratio"] = ratio
+    assert "arms.nomask.mask_ratio" in _error(cfg)
+
+
+def test_mask_ratio_bounds_that_are_allowed(cfg):
+    cfg["arms"]["nomask"]["mask_ratio"] = 0.0
+    cfg["arms"]["baseline"]["mask_ratio"] = 0.99
+    validate(cfg, SCHEMA)
+
+
+def test_missing_required_key(cfg):
+    del cfg["world"]["fps"]
+    msg = _error(cfg)
+    assert "world" in msg and "fps" in msg
+
+
+def test_benchmark_settings_are_checked(cfg):
+    cfg["benchmarks"]["anet"]["events_per_clip"] = 4
+    assert "benchmarks.anet.events_per_clip" in _error(cfg)
+
+
+def test_every_problem_is_listed(cfg):
+    cfg["pretrain"]["lr"] = "fast"
+    cfg["model"]["widht"] = 1
+    cfg["captions"]["noise"]["coarse"] = 2
+    msg = _error(cfg)
+    for path in ("pretrain.lr", "model.widht", "captions.noise.coarse"):
+        assert path in msg
+
+
+def test_baseline_must_name_an_arm(cfg):
+    cfg["report"]["baseline"] = "nosuch"
+    msg = _error(cfg)
+    assert "report.baseline" in msg and "nosuch" in msg
+
+
+def test_baseline_follows_renamed_arms(cfg):
+    cfg["arms"] = {"other": cfg["arms"]["baseline"]}
+    assert "report.baseline" in _error(cfg)
+    cfg["report"]["baseline"] = "other"
+    validate(cfg, SCHEMA)
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("seeds: [0, 1\nworld: {seed: 7\n")
+    with pytest.raises(ConfigError, match="broken.yaml"):
+        load(path, SCHEMA)
+
+
+@pytest.mark.parametrize("text", ["- 1\n- 2\n", "just a string\n", ""])
+def test_non_mapping_file_names_the_file(tmp_path, text):
+    path = tmp_path / "list.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="list.yaml"):
+        load(path, SCHEMA)
+
+
+def test_load_names_the_file_on_schema_errors(tmp_path, cfg):
+    cfg["model"]["widht"] = 1
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as info:
+        load(path, SCHEMA)
+    assert str(path) in str(info.value) and "model.widht" in str(info.value)

@@ -1,0 +1,118 @@
+"""Decoded-frame caches and batches of clips as model input.
+
+A dataset's mp4s are decoded once (decord) into one uint8 array
+[N, F, H, W, 3]; training then samples 8 frames per clip from it every
+epoch, as ViCLIP samples from each video file. This trades disk for the
+decoder start-up cost per clip, which dominates for tiny clips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from viclip.data.video import VideoError, read_frames, sample_indices
+
+# ViCLIP normalises with ImageNet statistics, not CLIP's (viclip_spec.md §1.7).
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
+
+
+def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord") -> tuple[np.ndarray, pd.DataFrame, list[dict]]:
+    """Decode every clip of a manifest.
+
+    Returns frames [N_ok, F_max, H, W, 3] (shorter clips padded with their last
+    frame, as ViCLIP pads), the manifest rows that decoded (with `n_frames`
+    set to the decoded count), and a ledger of failures naming each file.
+    """
+    root = Path(root)
+    clips, ok_rows, failures = [], [], []
+    for row in tqdm(manifest.itertuples(index=False), total=len(manifest), desc="decode", mininterval=2.0):
+        path = root / row.path
+        try:
+            clips.append(read_frames(path, backend=backend))
+            ok_rows.append(row._asdict())
+        except VideoError as exc:
+            failures.append({"clip_id": row.clip_id, "path": str(path), "error": str(exc)})
+    if not clips:
+        raise VideoError(f"{root}: no clip of {len(manifest)} could be decoded; first error: {failures[0]['error'] if failures else '-'}")
+    shapes = {c.shape[1:] for c in clips}
+    if len(shapes) > 1:
+        raise VideoError(f"{root}: clips have different frame sizes {sorted(shapes)}")
+    f_max = max(len(c) for c in clips)
+    out = np.empty((len(clips), f_max, *clips[0].shape[1:]), dtype=np.uint8)
+    lengths = []
+    for i, c in enumerate(clips):
+        out[i, : len(c)] = c
+        out[i, len(c):] = c[-1]
+        lengths.append(len(c))
+    kept = pd.DataFrame(ok_rows)
+    kept["n_frames"] = lengths
+    return out, kept, failures
+
+
+def to_model_input(frames: np.ndarray, image_size: int) -> torch.Tensor:
+    """uint8 [B, T, H, W, 3] -> normalised float [B, T, 3, S, S] (bicubic resize, no crop, as ViCLIP tests)."""
+    x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
+    b, t = x.shape[:2]
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x.flatten(0, 1), size=(image_size, image_size), mode="bicubic", align_corners=False)
+        x = x.view(b, t, 3, image_size, image_size)
+    return (x - MEAN) / STD
+
+
+class ClipSampler:
+    """Batches of clips from a frame cache, with ViCLIP's sampling and augmentation.
+
+    "train": a random frame in each of `num_frames` segments, and (when
+    `augment`) one random resized crop (area 0.5-1, aspect 3/4-4/3) shared by
+    all frames of a clip; "eval": segment middles, full frame.
+    """
+
+    def __init__(self, frames: np.ndarray, lengths: np.ndarray, num_frames: int, image_size: int,
+                 augment: bool = False, flip: bool = False):
+        self.frames, self.lengths = frames, np.asarray(lengths)
+        self.num_frames, self.image_size = num_frames, image_size
+        self.augment, self.flip = augment, flip
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def batch(self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None) -> torch.Tensor:
+        mode = "random" if train else "middle"
+        picked = np.stack([self.frames[i, sample_indices(int(self.lengths[i]), self.num_frames, mode, rng)] for i in idx])
+        if train and self.augment:
+            picked = self._crop(picked, rng)
+        x = to_model_input(picked, self.image_size)
+        if train and self.flip:
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            x[flip] = x[flip].flip(-1)
+        return x
+
+    def _crop(self, clips: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One RandomResizedCrop box per clip, applied to all its frames, resized back."""
+        b, t, h, w = clips.shape[:4]
+        out = np.empty_like(clips)
+        for i in range(b):
+            x0, y0, x1, y1 = (int(v) for v in self._box(h, w, rng))
+            crop = torch.from_numpy(np.ascontiguousarray(clips[i, :, y0:y1, x0:x1])).permute(0, 3, 1, 2).float()
+            resized = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+            out[i] = resized.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        return out
+
+    @staticmethod
+    def _box(h: int, w: int, rng: np.random.Generator) -> tuple[float, float, float, float]:
+        """(x1, y1, x2, y2) of a crop with area 0.5-1 and aspect 3/4-4/3, as RandomResizedCrop draws."""
+        for _ in range(10):
+            area = h * w * rng.uniform(0.5, 1.0)
+            ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+            cw, ch = int(round(np.sqrt(area * ratio))), int(round(np.sqrt(area / ratio)))
+            if 0 < cw <= w and 0 < ch <= h:
+                y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+                return float(x0), float(y0), float(x0 + cw), float(y0 + ch)
+        return 0.0, 0.0, float(w), float(h)

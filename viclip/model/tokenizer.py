@@ -1,0 +1,83 @@
+"""Tokenizers: CLIP BPE for the published models, a hashed word vocabulary for tiny ones.
+
+Both clean text the way ViCLIP does (`pre_text`), pad with 0 to the context
+length, cut long texts keeping EOT last, and give EOT the largest id so the
+text tower can pool at `argmax(ids)` as CLIP does.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import torch
+
+_STRIP = re.compile(r"[,.'!?\"()*#:;~]")
+
+
+def pre_text(text: str) -> str:
+    """ViCLIP's caption cleaning: lower-case, drop punctuation, '-' and '/' become spaces."""
+    text = _STRIP.sub("", text.lower())
+    text = text.replace("-", " ").replace("/", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class WordHashTokenizer:
+    """Each cleaned word maps to crc32(word) into [1, vocab_size - 2).
+
+    No vocabulary file and no hub: any text tokenizes, so zero-shot prompts
+    with words the captions never used still get (untrained) ids. With a
+    vocabulary of a few thousand and a few hundred distinct words, collisions
+    are rare; `collisions()` reports them.
+    """
+
+    def __init__(self, vocab_size: int, context_length: int):
+        if vocab_size < 16:
+            raise ValueError("vocab_size must be at least 16")
+        self.vocab_size, self.context_length = vocab_size, context_length
+        self.sot, self.eot = vocab_size - 2, vocab_size - 1
+
+    def word_id(self, word: str) -> int:
+        return 1 + zlib.crc32(word.encode()) % (self.vocab_size - 3)
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        out = torch.zeros(len(texts), self.context_length, dtype=torch.long)
+        for i, text in enumerate(texts):
+            ids = [self.sot] + [self.word_id(w) for w in pre_text(text).split()] + [self.eot]
+            if len(ids) > self.context_length:
+                ids = ids[: self.context_length]
+                ids[-1] = self.eot
+            out[i, : len(ids)] = torch.tensor(ids)
+        return out
+
+    def collisions(self, words: set[str]) -> dict[int, list[str]]:
+        by_id: dict[int, list[str]] = {}
+        for w in sorted(words):
+            by_id.setdefault(self.word_id(w), []).append(w)
+        return {k: v for k, v in by_id.items() if len(v) > 1}
+
+
+class ClipBpeTokenizer:
+    """open_clip's CLIP BPE (SOT 49406, EOT 49407), after ViCLIP's cleaning."""
+
+    def __init__(self, context_length: int):
+        from open_clip.tokenizer import SimpleTokenizer  # slow import: only when asked for
+
+        self.context_length = context_length
+        self._tok = SimpleTokenizer(context_length=context_length)
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        return self._tok([pre_text(t) for t in texts], context_length=self.context_length).long()
+
+
+def build_tokenizer(kind: str, vocab_size: int, context_length: int):
+    if kind == "word_hash":
+        return WordHashTokenizer(vocab_size, context_length)
+    if kind == "clip_bpe":
+        return ClipBpeTokenizer(context_length)
+    raise ValueError(f"model.tokenizer: unknown tokenizer {kind!r} (known: word_hash, clip_bpe)")
+
+
+def tokenizer_for(cfg) -> WordHashTokenizer | ClipBpeTokenizer:
+    """The tokenizer a model config names."""
+    return build_tokenizer(cfg.tokenizer, cfg.vocab_size, cfg.context_length)

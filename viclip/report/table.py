@@ -1,0 +1,357 @@
+"""Ablation table: load evaluation records, summarise per arm, render LaTeX.
+
+The summary is long format (one row per arm and catalog column) and holds
+percentages: record fractions are multiplied by 100 once, here, so the CSV,
+the table and the figure all speak the same unit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from viclip.eval.catalog import DISPLAY, Column, columns
+from viclip.report import stats
+
+REQUIRED_FIELDS = ("arm", "seed", "benchmark", "protocol", "metrics")
+SUMMARY_COLUMNS = [
+    "arm", "group", "benchmark", "protocol", "metric", "label",
+    "n_seeds", "mean", "std", "delta", "ci_low", "ci_high", "ci_method",
+]
+SYNTHETIC_MARK = r"$^\dagger$"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_records(paths: Iterable[str | os.PathLike]) -> list[dict]:
+    """Read evaluation records; each gets ``_source`` (its path) for error messages.
+
+    Raises ValueError naming the file (and field) when a file is not JSON, not
+    an object, or lacks one of REQUIRED_FIELDS.
+    """
+    records = []
+    for path in paths:
+        path = Path(path)
+        try:
+            rec = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from err
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(rec).__name__}")
+        for field in REQUIRED_FIELDS:
+            if field not in rec:
+                raise ValueError(f"{path}: missing required field '{field}'")
+        if not isinstance(rec["metrics"], dict):
+            raise ValueError(f"{path}: field 'metrics' must be an object")
+        try:
+            rec["seed"] = _as_int(rec["seed"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: field 'seed' is not an integer: {rec['seed']!r}") from err
+        rec["_source"] = str(path)
+        records.append(rec)
+    return records
+
+
+def is_synthetic(records: Iterable[dict]) -> bool:
+    """True if any record says it was evaluated on the synthetic world."""
+    return any(bool(r.get("synthetic", False)) for r in records)
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise TypeError("bool is not a seed")
+    as_float = float(value)  # accepts "3" and 3.0, rejects "a"
+    if not as_float.is_integer():
+        raise ValueError(value)
+    return int(as_float)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarise(records: Sequence[dict], arms: list[str], baseline: str) -> pd.DataFrame:
+    """Long-format summary in percent: one row per (arm, catalog column).
+
+    Records of arms not in ``arms`` are ignored. Every listed arm needs every
+    column for every seed it has; otherwise ValueError lists what is missing.
+    The baseline row has NaN delta/CI and an empty ci_method.
+    """
+    if baseline not in arms:
+        raise ValueError(f"baseline arm '{baseline}' is not among arms {arms}")
+    values = _index_values(records, arms)  # arm -> seed -> key -> percent
+    cols = columns()
+    rows = []
+    for arm in arms:
+        for col in cols:
+            by_seed = {seed: keyed[col.key] for seed, keyed in values[arm].items()}
+            mean, std = stats.mean_std(list(by_seed.values()))
+            row = {
+                "arm": arm, "group": col.group, "benchmark": col.benchmark,
+                "protocol": col.protocol, "metric": col.metric, "label": col.label,
+                "n_seeds": len(by_seed), "mean": mean, "std": std,
+                "delta": math.nan, "ci_low": math.nan, "ci_high": math.nan, "ci_method": "",
+            }
+            if arm != baseline:
+                base = {seed: keyed[col.key] for seed, keyed in values[baseline].items()}
+                diff = stats.difference(by_seed, base)
+                row.update(delta=diff.delta, ci_low=diff.ci_low, ci_high=diff.ci_high,
+                           ci_method=diff.method)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _index_values(records: Sequence[dict], arms: list[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """arm -> seed -> column key -> value in percent; checks completeness."""
+    by_run: dict[tuple[str, int, str, str], dict] = {}
+    for rec in records:
+        if rec["arm"] not in arms:
+            continue
+        rid = (rec["arm"], int(rec["seed"]), rec["benchmark"], rec["protocol"])
+        if rid in by_run:
+            raise ValueError(
+                f"duplicate record for arm '{rid[0]}' seed {rid[1]} {rid[2]}-{rid[3]}: "
+                f"{by_run[rid].get('_source', '?')} and {rec.get('_source', '?')}")
+        by_run[rid] = rec
+
+    values: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in arms}
+    for arm, seed, _, _ in by_run:
+        values[arm].setdefault(seed, {})
+    empty = [arm for arm in arms if not values[arm]]
+    if empty:
+        raise ValueError(f"no evaluation records for arm(s): {', '.join(empty)}")
+
+    missing = []
+    for arm in arms:
+        for seed in sorted(values[arm]):
+            for col in columns():
+                value = _lookup(by_run.get((arm, seed, col.benchmark, col.protocol)), col)
+                if value is None:
+                    missing.append(f"arm '{arm}' seed {seed} metric '{col.key}'")
+                else:
+                    values[arm][seed][col.key] = 100.0 * value
+    if missing:
+        shown = "; ".join(missing[:10]) + (f"; ... ({len(missing)} in all)" if len(missing) > 10 else "")
+        raise ValueError(f"missing metrics: {shown}")
+    return values
+
+
+def _lookup(rec: dict | None, col: Column) -> float | None:
+    """The column's value from its record, or None when absent or not a finite number."""
+    if rec is None or col.metric not in rec["metrics"]:
+        return None
+    try:
+        value = float(rec["metrics"][col.metric])
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+
+def render_latex(
+    summary: pd.DataFrame,
+    arms: list[str],
+    baseline: str,
+    arm_labels: dict[str, str],
+    synthetic: bool,
+) -> str:
+    """A ``table*`` fragment: one booktabs tabular per catalog group.
+
+    Needs ``booktabs`` and ``graphicx`` in the preamble.
+    """
+    cells = _cell_lookup(summary)
+    label = {arm: latex_escape(arm_labels.get(arm, arm)) for arm in arms}
+    groups = list(dict.fromkeys(c.group for c in columns()))
+
+    out = [
+        "% Generated by viclip.report.table; needs \\usepackage{booktabs,graphicx}.",
+        "\\begin{table*}[t]",
+        "\\centering",
+        _caption(summary, arms, baseline, label, synthetic),
+        "\\label{tab:ablation}",
+    ]
+    for i, group in enumerate(groups):
+        if i:
+            out.append("\\par\\medskip")
+        cols = [c for c in columns() if c.group == group]
+        out.append(_group_block(group, cols, cells, arms, baseline, label, synthetic))
+    out.append("\\end{table*}")
+    return "\n".join(out) + "\n"
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters so a plain-text label typesets verbatim."""
+    repl = {
+        "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    }
+    return "".join(repl.get(ch, ch) for ch in text)
+
+
+def _cell_lookup(summary: pd.DataFrame) -> dict[tuple[str, str], dict]:
+    """(arm, column key) -> summary row; tolerates a summary read back from CSV."""
+    lookup = {}
+    for row in summary.to_dict("records"):
+        key = f"{row['benchmark']}/{row['protocol']}/{row['metric']}"
+        lookup[(str(row["arm"]), key)] = row
+    return lookup
+
+
+def _caption(summary: pd.DataFrame, arms: list[str], baseline: str,
+             label: dict[str, str], synthetic: bool) -> str:
+    rows = summary[summary["arm"].isin(arms)]
+    n = sorted({int(v) for v in rows["n_seeds"]})
+    seeds = f"{n[0]} seed{'s' if n[0] != 1 else ''}" if len(n) == 1 else f"{n[0]}--{n[-1]} seeds (per arm)"
+    methods = set(rows["ci_method"].dropna()) - {""}
+    if methods <= {stats.PAIRED}:
+        how = "paired by seed"
+    elif stats.PAIRED in methods:
+        how = "paired by seed where the arms share seeds, Welch otherwise"
+    else:
+        how = "Welch, as the arms do not share seeds"
+    text = (
+        "Ablation results. Numbers are percentages, mean $\\pm$ std over "
+        f"{seeds}. $\\Delta$ is the difference to the baseline ({label[baseline]}) "
+        f"with its 95\\% Student-$t$ confidence interval in brackets ({how})"
+    )
+    if stats.NO_CI in methods:
+        text += "; no interval where an arm has a single seed"
+    text += ". Bold: best mean per column."
+    if synthetic:
+        text += (
+            f" {SYNTHETIC_MARK}Synthetic stand-ins: every benchmark slot is rendered by "
+            "the embedded synthetic world, not the real dataset of that name, so the "
+            "numbers are not comparable to published results on the real benchmarks."
+        )
+    return f"\\caption{{{text}}}"
+
+
+def _group_block(group: str, cols: list[Column], cells: dict, arms: list[str],
+                 baseline: str, label: dict[str, str], synthetic: bool) -> str:
+    n = len(cols)
+    mark = SYNTHETIC_MARK if synthetic else ""
+    # Benchmarks span their adjacent metric columns, in catalog order.
+    spans: list[tuple[str, int, int]] = []  # (benchmark, first col, last col), 1-based past the label
+    for j, col in enumerate(cols, start=2):
+        if spans and spans[-1][0] == col.benchmark:
+            spans[-1] = (col.benchmark, spans[-1][1], j)
+        else:
+            spans.append((col.benchmark, j, j))
+    head1 = " & ".join(
+        [f"\\textit{{{group}}}"]
+        + [f"\\multicolumn{{{b - a + 1}}}{{c}}{{{DISPLAY[bm]}{mark}}}" for bm, a, b in spans])
+    rules = " ".join(f"\\cmidrule(lr){{{a}-{b}}}" for _, a, b in spans)
+    head2 = " & ".join([""] + [c.label for c in cols])
+
+    best = _best_means(cells, cols, arms)
+    body = []
+    for arm in arms:
+        means = []
+        for col in cols:
+            row = _cell(cells, arm, col)
+            m = _fmt(row["mean"])
+            if m in best[col.key]:
+                m = f"\\textbf{{{m}}}"
+            std = row["std"]
+            means.append(m if _isnan(std) else f"{m}$\\pm${_fmt(std)}")
+        body.append(" & ".join([label[arm]] + means) + " \\\\")
+        if arm != baseline:
+            deltas = [_delta_cell(_cell(cells, arm, col)) for col in cols]
+            body.append(" & ".join(["\\quad $\\Delta$ vs.\\ baseline"] + deltas) + " \\\\")
+
+    tabular = "\n".join([
+        f"\\begin{{tabular}}{{l{'c' * n}}}",
+        "\\toprule",
+        head1 + " \\\\",
+        rules,
+        head2 + " \\\\",
+        "\\midrule",
+        *body,
+        "\\bottomrule",
+        "\\end{tabular}",
+    ])
+    # Shrink-only: a narrow block (4 columns) must not be blown up to full width.
+    return (f"% {group}\n\\resizebox{{\\ifdim\\width>\\textwidth\\textwidth\\else\\width\\fi}}{{!}}{{%\n"
+            f"{tabular}%\n}}")
+
+
+def _best_means(cells: dict, cols: list[Column], arms: list[str]) -> dict[str, set[str]]:
+    """Per column, the displayed mean(s) to bold; compared as shown so ties bold alike."""
+    if len(arms) < 2:
+        return {c.key: set() for c in cols}
+    best = {}
+    for col in cols:
+        shown = [_fmt(_cell(cells, arm, col)["mean"]) for arm in arms]
+        top = max(float(s) for s in shown)
+        best[col.key] = {s for s in shown if float(s) == top}
+    return best
+
+
+def _cell(cells: dict, arm: str, col: Column) -> dict:
+    try:
+        return cells[(arm, col.key)]
+    except KeyError:
+        raise ValueError(f"summary has no row for arm '{arm}' column '{col.key}'") from None
+
+
+def _delta_cell(row: dict) -> str:
+    delta = f"${_fmt(row['delta'], signed=True)}$"
+    if _isnan(row["ci_low"]) or _isnan(row["ci_high"]):
+        return delta
+    return f"{delta} {{\\scriptsize[${_fmt(row['ci_low'])}$, ${_fmt(row['ci_high'])}$]}}"
+
+
+def _fmt(x: float, signed: bool = False) -> str:
+    text = f"{float(x):+.1f}" if signed else f"{float(x):.1f}"
+    if text in ("-0.0", "+0.0"):  # rounding noise should not show a sign
+        text = "0.0"
+    return text
+
+
+def _isnan(x: object) -> bool:
+    try:
+        return math.isnan(float(x))
+    except (TypeError, ValueError):
+        return True
+
+
+# --------------------------------------------------------------------------- output
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; move it into place only on success.
+
+    Readers (and Snakemake) never see a half-written file; on error the temp
+    file is removed and any previous ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should be readable like normal files
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_outputs(summary: pd.DataFrame, tex: str, csv_path: str | os.PathLike,
+                  tex_path: str | os.PathLike) -> None:
+    """Write the long-format summary CSV and the LaTeX fragment, each atomically."""
+    with atomic_output(csv_path) as tmp:
+        summary.to_csv(tmp, index=False)
+    with atomic_output(tex_path) as tmp:
+        tmp.write_text(tex)
