@@ -2,7 +2,14 @@
 # the config goes through `params:` so that changing a key reruns exactly the
 # jobs that read it.
 
+import os
+import sys
 from pathlib import Path
+
+# Jobs import the library of this checkout, whatever else is installed, so a
+# clone runs its own code (scripts run from .snakemake/scripts/, not here).
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
 from viclip.config import validate
 from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks

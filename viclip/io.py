@@ -20,6 +20,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs should read like normal files
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

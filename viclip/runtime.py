@@ -6,9 +6,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
-def device() -> "torch.device":
+def device() -> torch.device:
     """CUDA when present (cluster jobs), else the CPU; VICLIP_DEVICE overrides."""
     import torch
 

@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from viclip.eval.catalog import DISPLAY, Column, columns
-from viclip.report.table import atomic_output
+from viclip.io import atomic_path
 
 PROTOCOL_SHORT = {"zeroshot": "ZS", "finetuned": "FT"}
 GROUP_GAP = 1.0  # empty slots between groups, in units of one column
@@ -99,10 +99,10 @@ def plot_deltas(
     else:
         ax.text(0.5, 0.5, "no arms besides the baseline", transform=ax.transAxes, ha="center")
 
-    with atomic_output(path_png) as tmp:
+    with atomic_path(path_png) as tmp:
         fig.savefig(tmp, format="png", dpi=150)
     # Fixed PDF metadata keeps reruns byte-stable for Snakemake's change detection.
-    with atomic_output(path_pdf) as tmp:
+    with atomic_path(path_pdf) as tmp:
         fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})
 
 

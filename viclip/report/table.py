@@ -7,17 +7,16 @@ the table and the figure all speak the same unit.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
 from viclip.eval.catalog import DISPLAY, Column, columns
+from viclip.io import atomic_path
 from viclip.report import stats
 
 REQUIRED_FIELDS = ("arm", "seed", "benchmark", "protocol", "metrics")
@@ -327,31 +326,10 @@ def _isnan(x: object) -> bool:
 # --------------------------------------------------------------------------- output
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; move it into place only on success.
-
-    Readers (and Snakemake) never see a half-written file; on error the temp
-    file is removed and any previous ``path`` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should be readable like normal files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_outputs(summary: pd.DataFrame, tex: str, csv_path: str | os.PathLike,
                   tex_path: str | os.PathLike) -> None:
     """Write the long-format summary CSV and the LaTeX fragment, each atomically."""
-    with atomic_output(csv_path) as tmp:
+    with atomic_path(csv_path) as tmp:
         summary.to_csv(tmp, index=False)
-    with atomic_output(tex_path) as tmp:
+    with atomic_path(tex_path) as tmp:
         tmp.write_text(tex)
