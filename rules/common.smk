@@ -40,6 +40,20 @@ REPORT_OUTPUTS = [
 ]
 
 
+def canonical(value):
+    """A copy with every mapping's keys sorted.
+
+    Snakemake compares params by their text, and a dict's text follows key
+    order: without this, the same settings written in another order (another
+    --configfile, a YAML dump) would rerun every job.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def bench_dir(bench):
     return f"results/data/benchmarks/{bench}"
 
@@ -47,7 +61,7 @@ def bench_dir(bench):
 def arm_train_settings(wildcards):
     """Pretraining settings of one arm: the shared block with the arm's own overrides."""
     arm = config["arms"][wildcards.arm]
-    return {**config["pretrain"], **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}}
+    return canonical({**config["pretrain"], **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}})
 
 
 def arm_mask_ratio(wildcards):
@@ -64,14 +78,14 @@ def caption_settings(part):
     c = config["captions"]
     base = {"backend": c["backend"], "seed": c["seed"]}
     if part == "coarse":
-        return {**base, "noise": {"coarse": c["noise"]["coarse"]}}
+        return canonical({**base, "noise": {"coarse": c["noise"]["coarse"]}})
     if part == "frames":
-        return {**base, "frames_per_clip": c["frames_per_clip"], "noise": {"frames": c["noise"]["frames"]}}
-    return {**base, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}}
+        return canonical({**base, "frames_per_clip": c["frames_per_clip"], "noise": {"frames": c["noise"]["frames"]}})
+    return canonical({**base, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}})
 
 
 def benchmark_settings(wildcards):
-    return config["benchmarks"][wildcards.bench]
+    return canonical(config["benchmarks"][wildcards.bench])
 
 
 def run_seed(wildcards):

@@ -6,8 +6,8 @@ rule render_corpus:
         manifest="results/data/{corpus}/clips.parquet",
         videos=directory("results/data/{corpus}/videos"),
     params:
-        world=config["world"],
-        corpus=config["corpus"],
+        world=canonical(config["world"]),
+        corpus=canonical(config["corpus"]),
         out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
     log:
         "logs/data/render_corpus-{corpus}.log",
@@ -26,7 +26,7 @@ rule render_benchmark:
         meta="results/data/benchmarks/{bench}/meta.json",
         videos=directory("results/data/benchmarks/{bench}/videos"),
     params:
-        world=config["world"],
+        world=canonical(config["world"]),
         settings=benchmark_settings,
         out_dir=lambda wildcards: bench_dir(wildcards.bench),
     log:

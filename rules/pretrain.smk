@@ -10,7 +10,7 @@ rule pretrain:
         checkpoint="results/runs/{arm}/seed{seed}/checkpoint.pt",
         train_log="results/runs/{arm}/seed{seed}/log.jsonl",
     params:
-        model=config["model"],
+        model=canonical(config["model"]),
         train=arm_train_settings,
         mask_ratio=arm_mask_ratio,
         seed=run_seed,

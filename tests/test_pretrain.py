@@ -198,6 +198,21 @@ def test_resume_from_a_copied_resume_file(toy, tmp_path):
     assert_same_weights(first, state(out / "checkpoint.pt"))
 
 
+def test_resume_point_of_another_config_is_ignored(toy, tmp_path):
+    """A resume.pt left by an interrupted run with other settings must not leak into a new run."""
+    frames, _ = toy
+    out = tmp_path / "run"
+    bad = FailingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True, fail_at=9)
+    with pytest.raises(Interrupted):
+        run(toy, out, seed=2, smp=bad, epochs=3, tune_epochs=0.5, lr=1e-2)
+    assert (out / "resume.pt").exists()
+    (out / "log.jsonl").unlink()
+    run(toy, out, seed=2, epochs=3, tune_epochs=0.5)
+    fresh = tmp_path / "fresh"
+    run(toy, fresh, seed=2, epochs=3, tune_epochs=0.5)
+    assert_same_weights(state(fresh / "checkpoint.pt"), state(out / "checkpoint.pt"))
+
+
 # ---------------------------------------------------------------- checkpoints
 
 

@@ -98,7 +98,35 @@ def test_changing_one_arm_reruns_only_that_arm(finished, repo, snakemake_bin):
     for rule, wc in jobs:
         if rule in ("pretrain", "evaluate_zeroshot", "finetune"):
             assert "arm=nomask" in wc, (rule, wc)
-    assert sum(r == "finetune" for r, _ in jobs) == 7
+    assert sum(r == "finetune" for r, _ in jobs) == 1  # per_run: one job fine-tunes the run's 7 tasks
+
+
+def test_key_order_of_the_config_does_not_matter(finished, repo, snakemake_bin):
+    """The same settings in another key order (another YAML dump) must not rerun anything."""
+
+    def reorder(value):
+        if isinstance(value, dict):
+            keys = list(value)
+            # keep arm order: it is the table's row order, a real change
+            keys = keys if "baseline" in value else keys[::-1]
+            return {k: reorder(value[k]) for k in keys}
+        return value
+
+    cfg = yaml.safe_load((finished / "config.yaml").read_text())
+    shuffled = finished / "shuffled.yaml"
+    shuffled.write_text(yaml.safe_dump(reorder(cfg), sort_keys=False))
+    out = smk(snakemake_bin, repo, finished, "-n", "--configfile", str(shuffled)).stdout
+    assert "Nothing to be done" in out, out[-3000:]
+
+
+def test_per_task_jobs_split_fine_tuning(tmp_path, repo, snakemake_bin):
+    cfg = reduced_config(repo)
+    cfg["finetune"]["jobs"] = "per_task"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(smk(snakemake_bin, repo, tmp_path, "-n").stdout)
+    finetunes = [wc for r, wc in jobs if r == "finetune"]
+    assert len(finetunes) == len(ARMS) * 7
+    assert all("task=" in wc for wc in finetunes)
 
 
 def test_malformed_config_stops_before_any_job(tmp_path, repo, snakemake_bin):
@@ -112,3 +140,18 @@ def test_malformed_config_stops_before_any_job(tmp_path, repo, snakemake_bin):
     assert "arms.nomask.mask_ratio" in err
     assert "pretrain.learning_rate" in err
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("flag", ["--dag", "--rulegraph"])
+def test_graphs_render_as_dot(finished, repo, snakemake_bin, flag):
+    out = smk(snakemake_bin, repo, finished, flag, "--forceall").stdout
+    assert out.lstrip().startswith("digraph")
+    for rule in ("pretrain", "finetune", "evaluate_zeroshot", "report", "fuse"):
+        assert rule in out
+
+
+def test_summary_lists_every_output(finished, repo, snakemake_bin):
+    out = smk(snakemake_bin, repo, finished, "--summary").stdout
+    assert "results/tables/ablation.tex" in out
+    assert "results/runs/nomask/seed0/checkpoint.pt" in out
+    assert "no update" in out and "update pending" not in out

@@ -73,16 +73,20 @@ def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, sampler: C
     plan = stages(train, mask_ratio)
     start = {"stage": 0, "epoch": 0, "seconds": 0.0}
     resume_path = out_dir / "resume.pt"
+    # A resume point only counts for the very same run; any change starts over.
+    fingerprint = json.dumps([model_cfg.to_dict(), train, mask_ratio, seed, len(sampler), int(tokens.sum())], sort_keys=True)
     optimizer = None
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location="cpu", weights_only=True)
+    state = torch.load(resume_path, map_location="cpu", weights_only=True) if resume_path.exists() else None
+    if state is not None and state.get("fingerprint") != fingerprint:
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         rng.bit_generator.state = state["rng"]
         mask_gen.set_state(state["mask_gen"])
         torch.set_rng_state(state["torch_rng"])
         start = state["position"]
     model.to(dev)
-    if resume_path.exists() and state["optimizer"] is not None:
+    if state is not None and state["optimizer"] is not None:
         # None: the saved epoch closed a stage, and the next one starts afresh.
         optimizer = adamw(model, plan[start["stage"]].lr, train["weight_decay"], train["betas"])
         optimizer.load_state_dict(state["optimizer"])
@@ -130,7 +134,8 @@ def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, sampler: C
             position = {"stage": si + 1 if last else si, "epoch": 0 if last else epoch + 1, "seconds": elapsed}
             atomic_torch({"model": model.state_dict(), "optimizer": None if last else optimizer.state_dict(),
                           "rng": rng.bit_generator.state,
-                          "mask_gen": mask_gen.get_state(), "torch_rng": torch.get_rng_state(), "position": position},
+                          "mask_gen": mask_gen.get_state(), "torch_rng": torch.get_rng_state(), "position": position,
+                          "fingerprint": fingerprint},
                          resume_path)
         bar.close()
         optimizer = None

@@ -52,7 +52,7 @@ def load_benchmark(root: str | Path, num_frames: int, image_size: int, augment: 
         part = rows.iloc[sel]
         sampler = ClipSampler(np.asarray(frames[sel]), part["n_frames"].to_numpy(), num_frames, image_size, augment, flip)
         if meta["task"] == "classification":
-            splits[split] = Split(sampler, part["label"].to_numpy(), None)
+            splits[split] = Split(sampler, np.array(part["label"], dtype=np.int64), None)  # writable copy
         else:
             splits[split] = Split(sampler, None, [list(t) for t in part["texts"]])
     return Benchmark(meta["name"], meta, splits)
