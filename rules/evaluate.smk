@@ -11,6 +11,8 @@ rule evaluate_zeroshot:
     params:
         bench_dirs=[bench_dir(b) for b in ZEROSHOT],
         ensemble=config["evaluate"]["ensemble"],
+        wise_ft_alpha=config["evaluate"]["wise_ft_alpha"],
+        seed=run_seed,
     log:
         "logs/evaluate/zeroshot-{arm}-seed{seed}.log",
     benchmark:

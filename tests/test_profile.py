@@ -53,7 +53,7 @@ def test_profile_requests_gpus_for_training_and_evaluation(profile):
 
 
 def test_profile_names_only_existing_rules(profile, repo):
-    rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (repo / "rules").glob("*.smk")), re.M))
+    rules = set(re.findall(r"^\s*rule (\w+):", "".join(p.read_text() for p in (repo / "rules").glob("*.smk")), re.M))
     named = set(profile["set-resources"]) | set(profile["set-threads"])
     assert named <= rules, named - rules
 

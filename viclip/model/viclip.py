@@ -40,6 +40,10 @@ class ViCLIPConfig:
     temp_init: float = 0.01
     temp_min: float = 0.01
     freeze_text: bool = True
+    grad_checkpointing: bool = False
+    init: str = "random"  # "clip": copy the towers of an open_clip CLIP model first
+    clip_name: str = ""  # open_clip model name, e.g. "ViT-B-16-quickgelu"
+    clip_pretrained: str = ""  # a local weights file, or an open_clip tag where the hub is reachable
 
     @staticmethod
     def from_dict(d: dict) -> "ViCLIPConfig":
@@ -55,10 +59,12 @@ class ViCLIPConfig:
 
 
 PRESETS = {
+    # OpenAI CLIP weights use QuickGELU, as ViCLIP does: hence the -quickgelu names.
     "viclip-b16": dict(patch_size=16, vision_width=768, vision_layers=12, vision_heads=12, embed_dim=512,
-                       text_width=512, text_layers=12, text_heads=8),
+                       text_width=512, text_layers=12, text_heads=8, init="clip", clip_name="ViT-B-16-quickgelu"),
     "viclip-l14": dict(patch_size=14, vision_width=1024, vision_layers=24, vision_heads=16, embed_dim=768,
-                       text_width=768, text_layers=12, text_heads=12),
+                       text_width=768, text_layers=12, text_heads=12, init="clip", clip_name="ViT-L-14-quickgelu",
+                       grad_checkpointing=True),
 }
 
 
@@ -73,6 +79,7 @@ class ViCLIP(nn.Module):
                                             cfg.text_heads, cfg.embed_dim)
         if cfg.freeze_text:
             self.text_encoder.requires_grad_(False)
+        self.vision_encoder.transformer.grad_checkpointing = cfg.grad_checkpointing
 
     def encode_video(self, video: torch.Tensor, mask_ratio: float = 0.0, keep: torch.Tensor | None = None,
                      generator: torch.Generator | None = None) -> torch.Tensor:

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from viclip.data.frames import ClipSampler
 from viclip.io import atomic_torch
 from viclip.runtime import device
-from viclip.model.viclip import ViCLIP, ViCLIPConfig
+from viclip.model.factory import initial_model
+from viclip.model.viclip import ViCLIPConfig
 from viclip.train import checkpoint
 from viclip.train.optim import adamw, cosine_lr, set_lr
 
@@ -65,9 +66,9 @@ def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, sampler: C
     """Train and write `checkpoint.pt` in out_dir; return a summary of the run."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    model = ViCLIP(model_cfg)
+    model = initial_model(model_cfg, seed)
     dev = device()
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=train.get("precision", "fp32") == "bf16")
     rng = np.random.default_rng(seed)
     mask_gen = torch.Generator().manual_seed(seed + 1)
     plan = stages(train, mask_ratio)
@@ -114,8 +115,9 @@ def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, sampler: C
                 set_lr(optimizer, cosine_lr(step, total, stage.lr, warmup, train["min_lr_ratio"]))
                 idx = order[b * train["batch_size"] : (b + 1) * train["batch_size"]]
                 video = sampler.batch(idx, train=True, rng=rng).to(dev, non_blocking=True)
-                v = model.encode_video(video, mask_ratio=stage.mask_ratio, generator=mask_gen)
-                t = model.encode_text(tokens[torch.from_numpy(idx)].to(dev))
+                with autocast:  # bf16 matmuls where asked; the loss itself is computed in fp32
+                    v = model.encode_video(video, mask_ratio=stage.mask_ratio, generator=mask_gen)
+                    t = model.encode_text(tokens[torch.from_numpy(idx)].to(dev))
                 loss = model.loss(v, t)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

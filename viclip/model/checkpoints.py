@@ -1,0 +1,282 @@
+"""Official ViCLIP checkpoints: read, load into our model, export (viclip_spec.md §1.6, §7.2).
+
+Official file layout: ``torch.load(path)["model"]`` is a flat state dict of
+the module tree ``ViCLIP{temp, vision_encoder, text_encoder}``; our parameter
+names are the official ones, so loading is a key-for-key copy. Our own
+training checkpoints (model + config + optimizer ...) are handled by
+``viclip.train.checkpoint``; this module is only for the official layout.
+
+Reading (:func:`read_state_dict`)
+    ``.safetensors`` files go through ``safetensors.torch.load_file``; every
+    other suffix (``.pth``, ``.pt``, ``.bin`` ...) through
+    ``torch.load(..., map_location="cpu", weights_only=True)``. Arbitrary
+    pickled Python objects are never unpickled: a file that needs
+    ``weights_only=False`` is refused.
+    The payload may be ``{"model": sd}``, ``{"state_dict": sd}`` or a bare sd.
+
+Key normalisation (applied by :func:`read_state_dict` and :func:`load_official`)
+    1. A leading ``module.`` (DDP / DataParallel) is stripped from every key
+       that has it.
+    2. Wrapper prefix (HF ``-hf`` repos wrap the module tree in a
+       ``PreTrainedModel``; whether its keys carry a prefix is not confirmed,
+       §1.6): if *every* key starts with the same first dotted segment P,
+       P is not one of our top-level names (``temp``, ``vision_encoder``,
+       ``text_encoder``), and after removing ``P.`` *every* key's first
+       segment is one of those names, then ``P.`` is removed from all keys.
+       Otherwise keys are left as they are (and a mismatch is reported at
+       load time). Steps 1-2 repeat until nothing changes (so
+       ``module.model.x`` reduces to ``x``).
+
+Loading (:func:`load_official`), strict apart from two adaptations
+    * ``vision_encoder.temporal_positional_embedding`` ``[1, T_ckpt, W]`` with
+      ``T_ckpt != T_model``. The official rule, read from the official source
+      (OpenGVLab/InternVideo: ``InternVideo1/Pretrain/ViCLIP/models/utils.py``
+      ``load_temp_embed_with_mismatch(add_zero=False)`` and
+      ``interpolate_temporal_pos_embed``, called from
+      ``interpolate_pos_embed_vit`` in ``Data/InternVid/viclip/viclip_vision.py``):
+        - ``T_ckpt < T_model``: ``F.interpolate(table[1, W, T], T_model,
+          mode="linear")`` with the default ``align_corners=False``
+          (half-pixel centres: output frame i samples source position
+          ``(i + 0.5) * T_ckpt / T_model - 0.5``, clamped to
+          ``[0, T_ckpt - 1]``; so the first and last frames are copied
+          exactly and the interior is piecewise linear);
+        - ``T_ckpt > T_model``: the official code does *not* interpolate; it
+          keeps the first ``T_model`` frames.
+      ``temporal="official"`` (default) reproduces exactly that;
+      ``temporal="interpolate"`` uses the same linear, ``align_corners=False``
+      resampling in both directions.
+      The spec (§1.2) only says "linearly interpolated"; the details above
+      come from reading the official code, not from the spec.
+    * ``text_encoder.positional_embedding`` with more rows than the model's
+      context (77 from CLIP): the first ``context_length`` rows are kept, as
+      the official loader does. Fewer rows is an error (the official loader
+      would stretch them linearly; text positions are not meant to be
+      stretched, so we refuse).
+    Anything else (unknown keys, missing keys, other shape mismatches) is
+    collected and raised as one ``ValueError`` listing all problems, sorted,
+    with shapes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from viclip.io import atomic_path, atomic_torch
+from viclip.model.viclip import ViCLIP
+
+TOP_LEVEL = ("temp", "vision_encoder", "text_encoder")
+TEMPORAL_KEY = "vision_encoder.temporal_positional_embedding"
+TEXT_POS_KEY = "text_encoder.positional_embedding"
+DDP_PREFIX = "module."
+TEMPORAL_MODES = ("official", "interpolate")
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read an official-layout checkpoint (``.pth``/``.pt`` or ``.safetensors``) into a flat CPU state dict.
+
+    Keys are normalised (``module.`` and a whole-file wrapper prefix removed;
+    see the module docstring). Errors name the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint file not found")
+    if path.suffix == ".safetensors":
+        obj = _read_safetensors(path)
+    else:
+        obj = _read_torch(path)
+    return normalise_keys(_unwrap(obj, str(path)), str(path))
+
+
+def _read_torch(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch wraps every weights_only failure as "Weights only load failed";
+        # only "Unsupported global" means a well-formed pickle that needs arbitrary objects.
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise ValueError(
+                f"{path}: refused to load: the file holds a pickled Python object ({found.group(1)}) that "
+                f"needs torch.load(weights_only=False), which ViCLIP never uses; re-save only the tensors "
+                f"(e.g. {{'model': state_dict}}) with a trusted script"
+            ) from exc
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
+    except Exception as exc:  # zip/pickle/EOF/IO errors all mean "unreadable"
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if "WeightsUnpickler error" not in ln and "Weights only" not in ln
+                   and "weights_only" not in ln), lines[0] if lines else "")
+    return f"{type(exc).__name__}: {detail}"[:300]
+
+
+def _read_safetensors(path: Path) -> Any:
+    if importlib.util.find_spec("safetensors") is None:
+        raise ImportError(f"{path}: reading .safetensors files needs the 'safetensors' package "
+                          f"(pip install safetensors)")
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from exc
+
+
+def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """{"model": sd} / {"state_dict": sd} / sd -> sd, checked to be a dict of tensors."""
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{source}: expected a dict of tensors, got {type(obj).__name__}")  # noqa: TRY004 (bad file content)
+    for wrapper in ("model", "state_dict"):
+        if isinstance(obj.get(wrapper), Mapping):
+            obj = obj[wrapper]
+            break
+    bad = sorted(str(k) for k, v in obj.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor)))
+    if bad:
+        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise ValueError(f"{source}: not a dict of tensors; offending entries: {bad[:5]}{more}")
+    if not obj:
+        raise ValueError(f"{source}: the state dict is empty")
+    return dict(obj)
+
+
+def normalise_keys(sd: Mapping[str, torch.Tensor], source: str = "state dict") -> dict[str, torch.Tensor]:
+    """Strip ``module.`` from every key and a whole-file wrapper prefix (module docstring has the rule)."""
+    sd = dict(sd)
+    while True:
+        before = list(sd)
+        sd = _rekey(sd, {k: k.removeprefix(DDP_PREFIX) for k in sd}, source)
+        prefix = _wrapper_prefix(list(sd))
+        if prefix:
+            sd = _rekey(sd, {k: k[len(prefix) + 1:] for k in sd}, source)
+        if list(sd) == before:
+            return sd
+
+
+def _wrapper_prefix(keys: list[str]) -> str | None:
+    heads = {k.split(".", 1)[0] for k in keys}
+    if len(heads) != 1 or not all("." in k for k in keys):
+        return None
+    (head,) = heads
+    if head in TOP_LEVEL:
+        return None
+    if all(k[len(head) + 1:].split(".", 1)[0] in TOP_LEVEL for k in keys):
+        return head
+    return None
+
+
+def _rekey(sd: dict[str, torch.Tensor], mapping: dict[str, str], source: str) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for old, value in sd.items():
+        new = mapping[old]
+        if new in out:
+            raise ValueError(f"{source}: key '{new}' appears twice after prefix stripping")
+        out[new] = value
+    return out
+
+
+# ------------------------------------------------------------------ loading
+
+
+def resize_temporal(table: torch.Tensor, frames: int, mode: str = "official") -> torch.Tensor:
+    """Resize a [1, T, W] temporal table to [1, frames, W] (rule in the module docstring)."""
+    if mode not in TEMPORAL_MODES:
+        raise ValueError(f"temporal mode must be one of {TEMPORAL_MODES}, got {mode!r}")
+    t = table.shape[1]
+    if t == frames:
+        return table
+    if t > frames and mode == "official":
+        return table[:, :frames].clone()
+    x = table.float().permute(0, 2, 1)  # [1, W, T]
+    x = F.interpolate(x, size=frames, mode="linear", align_corners=False)
+    return x.permute(0, 2, 1).to(table.dtype).contiguous()
+
+
+def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path, *,
+                  temporal: str = "official") -> dict:
+    """Load an official-layout state dict (or a path to one) into `model`, strictly.
+
+    Returns a report: ``{"source", "tensors", "adapted": {key: {"from", "to", "rule"}}}``.
+    Raises one ValueError listing every unknown key, missing key and shape
+    mismatch left after the two documented adaptations.
+    """
+    if temporal not in TEMPORAL_MODES:
+        raise ValueError(f"temporal mode must be one of {TEMPORAL_MODES}, got {temporal!r}")
+    if isinstance(state, (str, Path)):
+        source = str(state)
+        sd = read_state_dict(state)
+    else:
+        source = "state dict"
+        sd = normalise_keys(_unwrap(state, source), source)
+
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    adapted: dict[str, dict] = {}
+
+    table = sd.get(TEMPORAL_KEY)
+    want = expected.get(TEMPORAL_KEY)
+    if (table is not None and want is not None and table.ndim == 3 and len(want) == 3
+            and table.shape[0] == want[0] and table.shape[2] == want[2] and table.shape[1] != want[1]):
+        rule = "truncate" if (temporal == "official" and table.shape[1] > want[1]) else "linear (align_corners=False)"
+        sd[TEMPORAL_KEY] = resize_temporal(table, want[1], temporal)
+        adapted[TEMPORAL_KEY] = {"from": list(table.shape), "to": list(want), "rule": rule}
+
+    pos = sd.get(TEXT_POS_KEY)
+    want = expected.get(TEXT_POS_KEY)
+    if (pos is not None and want is not None and pos.ndim == 2 and len(want) == 2
+            and pos.shape[1] == want[1] and pos.shape[0] > want[0]):
+        sd[TEXT_POS_KEY] = pos[: want[0]].clone()
+        adapted[TEXT_POS_KEY] = {"from": list(pos.shape), "to": list(want), "rule": "keep first rows"}
+
+    problems = []
+    for k in sorted(set(sd) - set(expected)):
+        problems.append(f"  unexpected: {k} {list(sd[k].shape)}")
+    for k in sorted(set(expected) - set(sd)):
+        problems.append(f"  missing: {k} {list(expected[k])}")
+    for k in sorted(set(sd) & set(expected)):
+        if tuple(sd[k].shape) != expected[k]:
+            problems.append(f"  shape mismatch: {k} checkpoint {list(sd[k].shape)} vs model {list(expected[k])}")
+    if problems:
+        raise ValueError(f"{source}: does not match the model ({len(problems)} problem(s)):\n" + "\n".join(problems))
+
+    model.load_state_dict(sd, strict=True)
+    return {"source": source, "tensors": len(sd), "adapted": adapted}
+
+
+# ------------------------------------------------------------------ export
+
+
+def export_official(model: ViCLIP) -> dict[str, dict[str, torch.Tensor]]:
+    """``{"model": state_dict}`` in the official layout (detached CPU copies)."""
+    sd = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    stray = sorted(k for k in sd if k.split(".", 1)[0] not in TOP_LEVEL or k.endswith("attn_mask"))
+    if stray:
+        raise ValueError(f"model state dict has keys outside the official layout: {stray}")
+    return {"model": sd}
+
+
+def save_official(model: ViCLIP, path: str | Path) -> None:
+    """Write the official layout atomically: ``torch.save({"model": sd})``, or a flat safetensors file."""
+    path = Path(path)
+    payload = export_official(model)
+    if path.suffix == ".safetensors":
+        if importlib.util.find_spec("safetensors") is None:
+            raise ImportError(f"{path}: writing .safetensors files needs the 'safetensors' package "
+                              f"(pip install safetensors)")
+        from safetensors.torch import save_file
+
+        with atomic_path(path) as tmp:
+            save_file(payload["model"], str(tmp), metadata={"format": "pt"})
+    else:
+        atomic_torch(payload, path)
