@@ -35,6 +35,7 @@ wildcard_constraints:
 REPORT_OUTPUTS = [
     "results/tables/ablation.tex",
     "results/tables/ablation.csv",
+    "results/tables/compute.csv",
     "results/figures/ablation_deltas.png",
     "results/figures/ablation_deltas.pdf",
 ]
@@ -58,10 +59,14 @@ def bench_dir(bench):
     return f"results/data/benchmarks/{bench}"
 
 
-def arm_train_settings(wildcards):
+def arm_train(name):
     """Pretraining settings of one arm: the shared block with the arm's own overrides."""
-    arm = config["arms"][wildcards.arm]
+    arm = config["arms"][name]
     return canonical({**config["pretrain"], **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}})
+
+
+def arm_train_settings(wildcards):
+    return arm_train(wildcards.arm)
 
 
 def arm_mask_ratio(wildcards):

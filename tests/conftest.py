@@ -14,3 +14,26 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def snakemake_bin() -> str:
     return str(Path(sys.executable).parent / "snakemake")
+
+
+def compile_latex(tmp_path: Path, fragment: str) -> Path:
+    """pdflatex a small document that \\input-s the fragment; skip (or fail in CI) without pdflatex."""
+    import os
+    import shutil
+    import subprocess
+
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        if os.environ.get("VICLIP_REQUIRE_LATEX") == "1":
+            pytest.fail("pdflatex not on PATH but VICLIP_REQUIRE_LATEX=1")
+        pytest.skip("pdflatex not on PATH")
+    (tmp_path / "ablation.tex").write_text(fragment)
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\\usepackage{booktabs,graphicx}"
+        "\\begin{document}\\input{ablation.tex}\\end{document}\n")
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    pdf = tmp_path / "doc.pdf"
+    assert pdf.exists() and pdf.stat().st_size > 0
+    return pdf

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import compile_latex
 from scipy import stats as sps
 
 from viclip.eval.catalog import columns
@@ -346,21 +347,7 @@ def test_write_outputs_atomic(tmp_path, summary, tex):
 
 
 def test_latex_compiles(tmp_path, tex):
-    pdflatex = shutil.which("pdflatex")
-    if pdflatex is None:
-        if os.environ.get("VICLIP_REQUIRE_LATEX") == "1":
-            pytest.fail("pdflatex not on PATH but VICLIP_REQUIRE_LATEX=1")
-        pytest.skip("pdflatex not on PATH")
-    (tmp_path / "ablation.tex").write_text(tex)
-    (tmp_path / "doc.tex").write_text(
-        "\\documentclass{article}\\usepackage{booktabs,graphicx}"
-        "\\begin{document}\\input{ablation.tex}\\end{document}\n")
-    proc = subprocess.run(
-        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    pdf = tmp_path / "doc.pdf"
-    assert pdf.exists() and pdf.stat().st_size > 0
+    compile_latex(tmp_path, tex)
 
 
 # --------------------------------------------------------------------------- figure

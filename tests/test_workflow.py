@@ -75,6 +75,9 @@ def test_table_has_every_metric_for_every_arm(finished):
         assert len(rows) == len(columns()) == 30
         assert rows["mean"].notna().all()
     assert (finished / "results/figures/ablation_deltas.png").stat().st_size > 0
+    cost = pd.read_csv(finished / "results/tables/compute.csv").set_index("arm")
+    assert cost.loc["nomask", "flops"] > cost.loc["baseline", "flops"]  # masking 90% of tokens is cheaper
+    assert "Pretraining cost" in tex
     for log in ("logs/pretrain/baseline-seed0.log", "results/runs/baseline/seed0/benchmark.tsv"):
         assert (finished / log).stat().st_size > 0
 

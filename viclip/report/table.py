@@ -162,10 +162,12 @@ def render_latex(
     baseline: str,
     arm_labels: dict[str, str],
     synthetic: bool,
+    compute: str | None = None,
 ) -> str:
     """A ``table*`` fragment: one booktabs tabular per catalog group.
 
-    Needs ``booktabs`` and ``graphicx`` in the preamble.
+    `compute`, if given, is a rendered cost block (viclip.report.compute)
+    appended last. Needs ``booktabs`` and ``graphicx`` in the preamble.
     """
     cells = _cell_lookup(summary)
     label = {arm: latex_escape(arm_labels.get(arm, arm)) for arm in arms}
@@ -183,6 +185,8 @@ def render_latex(
             out.append("\\par\\medskip")
         cols = [c for c in columns() if c.group == group]
         out.append(_group_block(group, cols, cells, arms, baseline, label, synthetic))
+    if compute:
+        out += ["\\par\\medskip", compute]
     out.append("\\end{table*}")
     return "\n".join(out) + "\n"
 
