@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from viclip.kernels import dispatch
 from torch.utils.checkpoint import checkpoint
 
 
@@ -40,8 +43,11 @@ class DropPath(nn.Module):
 
 
 class ResidualAttentionBlock(nn.Module):
-    def __init__(self, width: int, heads: int, drop_path: float = 0.0, norm=nn.LayerNorm):
+    def __init__(self, width: int, heads: int, drop_path: float = 0.0, norm=nn.LayerNorm, kernels: str = "torch"):
         super().__init__()
+        self.kernels = kernels
+        # Kept as nn.MultiheadAttention for its parameter names (in_proj_weight,
+        # out_proj), which official checkpoints use; `_attention` runs it.
         self.attn = nn.MultiheadAttention(width, heads)
         self.ln_1 = norm(width)
         self.mlp = nn.Sequential(
@@ -58,16 +64,26 @@ class ResidualAttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         # x: [L, B, W] (sequence first, as nn.MultiheadAttention and CLIP use)
-        h = self.ln_1(x)
-        x = x + self.drop_path(self.attn(h, h, h, need_weights=False, attn_mask=attn_mask)[0])
+        x = x + self.drop_path(self._attention(self.ln_1(x), attn_mask))
         return x + self.drop_path(self.mlp(self.ln_2(x)))
+
+    def _attention(self, h: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        """Multi-head self-attention with nn.MultiheadAttention's weights, through the kernel dispatch."""
+        n, b, w = h.shape
+        heads = self.attn.num_heads
+        qkv = F.linear(h, self.attn.in_proj_weight, self.attn.in_proj_bias)  # [N, B, 3W]
+        q, k, v = qkv.view(n, b, 3, heads, w // heads).permute(2, 1, 3, 0, 4).unbind(0)  # each [B, H, N, D]
+        out = dispatch.attention(q, k, v, self.kernels, attn_mask)
+        out = out.permute(2, 0, 1, 3).reshape(n, b, w)
+        return F.linear(out, self.attn.out_proj.weight, self.attn.out_proj.bias)
 
 
 class Transformer(nn.Module):
-    def __init__(self, width: int, layers: int, heads: int, drop_path: float = 0.0, norm=nn.LayerNorm):
+    def __init__(self, width: int, layers: int, heads: int, drop_path: float = 0.0, norm=nn.LayerNorm,
+                 kernels: str = "torch"):
         super().__init__()
         rates = [drop_path * i / max(layers - 1, 1) for i in range(layers)]  # rises linearly from 0
-        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, r, norm) for r in rates])
+        self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, r, norm, kernels) for r in rates])
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:

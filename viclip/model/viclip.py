@@ -44,6 +44,7 @@ class ViCLIPConfig:
     init: str = "random"  # "clip": copy the towers of an open_clip CLIP model first
     clip_name: str = ""  # open_clip model name, e.g. "ViT-B-16-quickgelu"
     clip_pretrained: str = ""  # a local weights file, or an open_clip tag where the hub is reachable
+    kernels: str = "auto"  # auto: Triton on CUDA, torch elsewhere (viclip.kernels.dispatch)
 
     @staticmethod
     def from_dict(d: dict) -> "ViCLIPConfig":
@@ -74,7 +75,8 @@ class ViCLIP(nn.Module):
         self.cfg = cfg
         self.temp = nn.Parameter(torch.tensor(cfg.temp_init))
         self.vision_encoder = VisionTransformer(cfg.image_size, cfg.patch_size, cfg.vision_width, cfg.vision_layers,
-                                                cfg.vision_heads, cfg.embed_dim, cfg.num_frames, cfg.drop_path)
+                                                cfg.vision_heads, cfg.embed_dim, cfg.num_frames, cfg.drop_path,
+                                                cfg.kernels)
         self.text_encoder = TextTransformer(cfg.vocab_size, cfg.context_length, cfg.text_width, cfg.text_layers,
                                             cfg.text_heads, cfg.embed_dim)
         if cfg.freeze_text:

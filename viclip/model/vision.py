@@ -12,13 +12,15 @@ import torch
 from torch import nn
 
 from viclip.model.blocks import Transformer, init_transformer
-from viclip.model.masking import gather_tokens, random_keep_indices
+from viclip.kernels import dispatch
+from viclip.model.masking import random_keep_indices
 
 
 class VisionTransformer(nn.Module):
     def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
-                 output_dim: int, num_frames: int, drop_path: float = 0.0):
+                 output_dim: int, num_frames: int, drop_path: float = 0.0, kernels: str = "torch"):
         super().__init__()
+        self.kernels = kernels
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
         self.patch_size, self.num_frames = patch_size, num_frames
@@ -29,29 +31,19 @@ class VisionTransformer(nn.Module):
         self.positional_embedding = nn.Parameter(scale * torch.randn(self.grid**2 + 1, width))
         self.temporal_positional_embedding = nn.Parameter(torch.zeros(1, num_frames, width))
         self.ln_pre = nn.LayerNorm(width)
-        self.transformer = Transformer(width, layers, heads, drop_path)
+        self.transformer = Transformer(width, layers, heads, drop_path, kernels=kernels)
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
         init_transformer(self.transformer, width)
 
-    def tokens(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embedded tokens before masking: class token [B, 1, W] and patches [B, N*T, W] in (n t) order."""
+    def tokens(self, video: torch.Tensor, keep: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class token [B, 1, W] and the kept patch tokens [B, K, W] (all N*T in (n t) order when keep is None)."""
         if video.ndim == 4:  # an image: one frame
             video = video.unsqueeze(1)
-        b, t = video.shape[:2]
-        x = self.conv1(video.permute(0, 2, 1, 3, 4))  # [B, W, T, h, w]
-        w = x.shape[1]
-        x = x.permute(0, 2, 3, 4, 1).reshape(b * t, -1, w)  # [B*T, N, W]
-        cls = (self.class_embedding + self.positional_embedding[0]).to(x.dtype)
-        patches = x + self.positional_embedding[1:].to(x.dtype)
-        patches = patches.view(b, t, -1, w)
-        if t == 1:
-            temporal = self.temporal_positional_embedding.mean(1, keepdim=True)
-        else:
-            temporal = self.temporal_positional_embedding[:, :t]
-        patches = patches + temporal.unsqueeze(2).to(x.dtype)  # [B, T, N, W]
-        patches = patches.permute(0, 2, 1, 3).reshape(b, -1, w)  # (n t): a position's frames are adjacent
-        return cls.expand(b, 1, w), patches
+        patches = dispatch.patch_embed(video, keep, self.conv1.weight, self.positional_embedding[1:],
+                                       self.temporal_positional_embedding, self.kernels)
+        cls = (self.class_embedding + self.positional_embedding[0]).to(patches.dtype)
+        return cls.expand(patches.shape[0], 1, -1), patches
 
     def forward(self, video: torch.Tensor, mask_ratio: float = 0.0, keep: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -59,12 +51,14 @@ class VisionTransformer(nn.Module):
 
         The caller chooses masking: `mask_ratio` draws kept tokens from
         `generator`; `keep` gives them explicitly. Ratio 0 gathers nothing.
+        Masking comes after both position tables, as in the official code; the
+        kernel path never embeds the dropped patches at all.
         """
-        cls, patches = self.tokens(video)
+        frames = 1 if video.ndim == 4 else video.shape[1]
+        n_tokens = frames * (video.shape[-2] // self.patch_size) * (video.shape[-1] // self.patch_size)
         if keep is None and mask_ratio > 0.0:
-            keep = random_keep_indices(patches.shape[0], patches.shape[1], mask_ratio, generator, patches.device)
-        if keep is not None:
-            patches = gather_tokens(patches, keep)
+            keep = random_keep_indices(video.shape[0], n_tokens, mask_ratio, generator, video.device)
+        cls, patches = self.tokens(video, keep)
         x = self.ln_pre(torch.cat([cls, patches], dim=1))
         x = self.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)
         return self.ln_post(x[:, 0]) @ self.proj

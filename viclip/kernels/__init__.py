@@ -1,0 +1,1 @@
+"""Fused Triton kernels for ViCLIP, each with a plain-torch reference beside it."""
