@@ -15,6 +15,8 @@ import os
 import torch
 import torch.nn.functional as F
 
+from viclip.model.masking import gather_tokens
+
 log = logging.getLogger("viclip")
 MODES = ("auto", "triton", "torch")
 _announced: set[tuple[str, str]] = set()
@@ -88,6 +90,4 @@ def patch_embed_torch(video: torch.Tensor, keep: torch.Tensor | None, weight: to
     table = temporal.mean(1, keepdim=True) if t == 1 else temporal[:, :t]
     x = x + table.unsqueeze(2).to(x.dtype)
     x = x.permute(0, 2, 1, 3).reshape(b, -1, w)  # (n t): a position's frames are adjacent
-    if keep is None:
-        return x
-    return x.gather(1, keep.unsqueeze(-1).expand(-1, -1, w))
+    return x if keep is None else gather_tokens(x, keep)
