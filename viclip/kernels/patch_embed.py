@@ -74,6 +74,22 @@ def masked_patch_embed_reference(video: torch.Tensor, keep: torch.Tensor | None,
 
 
 @triton.jit
+def _dot_acc(a, b, acc, UPCAST: tl.constexpr):
+    """acc + a @ b with b in a's dtype; the one interpreter-only difference lives here.
+
+    Under TRITON_INTERPRET=1, tl.dot on bf16/fp16 tiles is silently wrong, so
+    both operands are upcast to fp32 (UPCAST); on CUDA the dot runs on the
+    16-bit tiles with fp32 accumulation.
+    """
+    if UPCAST:
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
+    else:
+        b = b.to(a.dtype)
+    return tl.dot(a, b, acc, input_precision="ieee")
+
+
+@triton.jit
 def _patch_offsets(offs_k, stride_vc, stride_vh, PATCH: tl.constexpr):
     """Pixel offset of flattened weight index k = c*p*p + i*p + j inside a patch."""
     c = offs_k // (PATCH * PATCH)
@@ -123,12 +139,7 @@ def _patch_embed_fwd_kernel(
         a = tl.load(video_ptr + base[:, None] + koff[None, :], mask=mask_m[:, None] & mask_k[None, :], other=0.0)
         w_mask = mask_k[:, None] & mask_w[None, :]
         wt = tl.load(w_ptr + offs_w[None, :] * PDIM + offs_k[:, None], mask=w_mask, other=0.0)
-        if UPCAST:  # interpreter: bf16 tl.dot is wrong there
-            a = a.to(tl.float32)
-            wt = wt.to(tl.float32)
-        else:
-            wt = wt.to(a.dtype)
-        acc = tl.dot(a, wt, acc, input_precision="ieee")
+        acc = _dot_acc(a, wt, acc, UPCAST)
 
     # epilogue: + pos[n] + temporal[t]
     n = idx // T
@@ -175,12 +186,7 @@ def _patch_embed_dw_kernel(
         a = tl.load(video_ptr + poff[:, None] + base[None, :], mask=mask_p[:, None] & mask_g[None, :], other=0.0)
         d_mask = mask_g[:, None] & mask_w[None, :]
         d = tl.load(dout_ptr + g.to(tl.int64)[:, None] * WIDTH + offs_w[None, :], mask=d_mask, other=0.0)
-        if UPCAST:  # interpreter: bf16 tl.dot is wrong there
-            a = a.to(tl.float32)
-            d = d.to(tl.float32)
-        else:
-            d = d.to(a.dtype)
-        acc = tl.dot(a, d, acc, input_precision="ieee")
+        acc = _dot_acc(a, d, acc, UPCAST)
 
     dst = dw_ptr + pid_s.to(tl.int64) * WIDTH * PDIM + offs_w[None, :] * PDIM + offs_p[:, None]
     tl.store(dst, acc, mask=mask_p[:, None] & mask_w[None, :])
