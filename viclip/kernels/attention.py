@@ -204,6 +204,21 @@ def _bwd_preprocess_kernel(
 
 
 @triton.jit
+def _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
+                    HAS_MASK: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr):
+    """P from the saved LSE, and dS = P * (dO V^T - delta), for one (query, key) tile pair.
+
+    Both backward kernels recompute these instead of storing the N x N matrix.
+    """
+    s = _dot(q, tl.trans(k), UPCAST, DOT_PREC) * qk_scale
+    s = _mask_scores(s, cols, KPM, off_b, N_K, HAS_MASK)
+    p = tl.exp2(s - lse[:, None])
+    dp = _dot(do, tl.trans(v), UPCAST, DOT_PREC)
+    ds = _zero_padded(p * (dp - delta[:, None]), cols, KPM, off_b, N_K, HAS_MASK)
+    return p, ds
+
+
+@triton.jit
 def _bwd_dkdv_kernel(
     Q, K, V, KPM, DO, LSE, DELTA, DK, DV,  #
     H, N_Q, N_K, qk_scale, sm_scale,  #
@@ -239,16 +254,10 @@ def _bwd_dkdv_kernel(
         # rows past N_Q: lse = +inf makes their P exactly 0
         lse = tl.load(LSE + off_bh * N_Q + rows, mask=row_ok, other=float("inf"))
         delta = tl.load(DELTA + off_bh * N_Q + rows, mask=row_ok, other=0.0)
-        # -- recompute P (recompute in backward instead of storing the N x N matrix) --
-        s = _dot(q, tl.trans(k), UPCAST, DOT_PREC) * qk_scale
-        s = _mask_scores(s, cols, KPM, off_b, N_K, HAS_MASK)
-        p = tl.exp2(s - lse[:, None])  # [BM, BN]
+        p, ds = _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
+                                HAS_MASK, UPCAST, DOT_PREC)  # [BM, BN] each
         # -- dV += P^T dO --
         dv += _dot(tl.trans(p.to(do.dtype)), do, UPCAST, DOT_PREC)
-        # -- dS = P * (dP - delta), dP = dO V^T --
-        dp = _dot(do, tl.trans(v), UPCAST, DOT_PREC)
-        ds = p * (dp - delta[:, None])
-        ds = _zero_padded(ds, cols, KPM, off_b, N_K, HAS_MASK)
         # -- dK += dS^T Q (the scale is applied once at the end) --
         dk += _dot(tl.trans(ds.to(q.dtype)), q, UPCAST, DOT_PREC)
 
@@ -290,12 +299,8 @@ def _bwd_dq_kernel(
         kv_off = kv_base + cols[:, None] * HEAD_DIM + offs_d[None, :]
         k = tl.load(K + kv_off, mask=kv_mask, other=0.0)
         v = tl.load(V + kv_off, mask=kv_mask, other=0.0)
-        s = _dot(q, tl.trans(k), UPCAST, DOT_PREC) * qk_scale
-        s = _mask_scores(s, cols, KPM, off_b, N_K, HAS_MASK)
-        p = tl.exp2(s - lse[:, None])
-        dp = _dot(do, tl.trans(v), UPCAST, DOT_PREC)
-        ds = p * (dp - delta[:, None])
-        ds = _zero_padded(ds, cols, KPM, off_b, N_K, HAS_MASK)
+        _, ds = _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
+                                HAS_MASK, UPCAST, DOT_PREC)
         dq += _dot(ds.to(k.dtype), k, UPCAST, DOT_PREC)
 
     tl.store(DQ + q_off, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
