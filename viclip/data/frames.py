@@ -83,6 +83,14 @@ class ClipSampler:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def load(self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """The clip-source interface shared with file-backed loaders: (batch, clips used).
+
+        A cache holds only clips that decoded, so every requested clip is used;
+        a file-backed source may substitute a clip that fails to decode.
+        """
+        return self.batch(idx, train, rng), np.asarray(idx)
+
     def batch(self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None) -> torch.Tensor:
         mode = "random" if train else "middle"
         picked = np.stack([self.frames[i, sample_indices(int(self.lengths[i]), self.num_frames, mode, rng)] for i in idx])
