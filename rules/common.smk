@@ -20,6 +20,10 @@ ARMS = list(config["arms"])
 SEEDS = config["seeds"]
 CORPUS = config["corpus"]["name"]
 BENCHMARKS = list(config["benchmarks"])
+# A benchmark slot is either a synthetic stand-in (rendered here) or a user's
+# local copy of the real benchmark (declared with a `reader`).
+REAL_BENCHMARKS = [b for b, s in config["benchmarks"].items() if "reader" in s]
+RENDERED_BENCHMARKS = [b for b in BENCHMARKS if b not in REAL_BENCHMARKS]
 ZEROSHOT = list(zeroshot_benchmarks())
 FINETUNE = list(finetune_tasks())
 
@@ -53,6 +57,11 @@ def canonical(value):
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return value
+
+
+def one_of(names):
+    """A wildcard regex matching exactly `names` (nothing at all when empty)."""
+    return "|".join(names) if names else "(?!)"
 
 
 def bench_dir(bench):

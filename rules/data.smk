@@ -21,6 +21,8 @@ rule render_corpus:
 
 
 rule render_benchmark:
+    wildcard_constraints:
+        bench=one_of(RENDERED_BENCHMARKS),
     output:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
         meta="results/data/benchmarks/{bench}/meta.json",
@@ -58,7 +60,32 @@ rule decode_corpus:
         "../scripts/decode_frames.py"
 
 
+rule prepare_benchmark:
+    wildcard_constraints:
+        bench=one_of(REAL_BENCHMARKS),
+    input:
+        lambda wildcards: sorted(config["benchmarks"][wildcards.bench]["annotations"].values()),
+    output:
+        manifest="results/data/benchmarks/{bench}/manifest.parquet",
+        meta="results/data/benchmarks/{bench}/meta.json",
+        missing="results/data/benchmarks/{bench}/missing.tsv",
+    params:
+        name=lambda wildcards: wildcards.bench,
+        settings=benchmark_settings,
+    log:
+        "logs/data/prepare_benchmark-{bench}.log",
+    benchmark:
+        "benchmarks/data/prepare_benchmark-{bench}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/prepare_benchmark.py"
+
+
 rule decode_benchmark:
+    wildcard_constraints:
+        bench=one_of(RENDERED_BENCHMARKS),
     input:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
     output:
