@@ -11,14 +11,19 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
-from viclip.config import validate
+from viclip.config import resolve_kinds, validate
 from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
 
-validate(config, Path(workflow.basedir) / "configs" / "schema.yaml", "config")
+SCHEMA = Path(workflow.basedir) / "configs" / "schema.yaml"
+config.update(resolve_kinds(config, workflow.config_settings.overwrite_config, SCHEMA))
+validate(config, SCHEMA, "config")
 
 ARMS = list(config["arms"])
 SEEDS = config["seeds"]
 CORPUS = config["corpus"]["name"]
+# The corpus is either rendered here (synthetic) or InternVid: released
+# metadata, a subset of it, then clips downloaded and cut from YouTube.
+CORPUS_KIND = "internvid" if "metadata" in config["corpus"] else "synthetic"
 BENCHMARKS = list(config["benchmarks"])
 # A benchmark slot is either a synthetic stand-in (rendered here) or a user's
 # local copy of the real benchmark (declared with a `reader`).
@@ -62,6 +67,26 @@ def canonical(value):
 def one_of(names):
     """A wildcard regex matching exactly `names` (nothing at all when empty)."""
     return "|".join(names) if names else "(?!)"
+
+
+def user_file(path, key):
+    """A file the user supplies, as a job input once it exists.
+
+    Until then the job takes it as a parameter and fails with a message naming
+    the config key, so the whole DAG can be planned (`-n`) before the data is
+    fetched.
+    """
+    if Path(path).exists():
+        return [path]
+    logger.warning(f"{key}: {path} does not exist yet; jobs that read it will fail until it does")
+    return []
+
+
+def corpus_clips():
+    """The clip table captioners and pretraining read (paths relative to the corpus folder)."""
+    if CORPUS_KIND == "internvid":
+        return f"results/data/{CORPUS}/clips.parquet"
+    return f"results/data/{CORPUS}/frames.parquet"
 
 
 def bench_dir(bench):

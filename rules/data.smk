@@ -1,7 +1,69 @@
 # Render the synthetic corpus and benchmark stand-ins to mp4, then decode them.
 
 
+if CORPUS_KIND == "internvid":
+
+    rule internvid_metadata:
+        input:
+            user_file(config["corpus"]["metadata"], "corpus.metadata"),
+        output:
+            clips="results/data/{corpus}/metadata.parquet",
+            rejects="results/data/{corpus}/metadata_rejects.tsv",
+        params:
+            metadata=config["corpus"]["metadata"],
+        log:
+            "logs/data/internvid_metadata-{corpus}.log",
+        benchmark:
+            "benchmarks/data/internvid_metadata-{corpus}.tsv"
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        script:
+            "../scripts/internvid_metadata.py"
+
+    rule select_subset:
+        input:
+            clips="results/data/{corpus}/metadata.parquet",
+        output:
+            subset="results/data/{corpus}/subset.parquet",
+        params:
+            subset=canonical(config["corpus"]["subset"]),
+        log:
+            "logs/data/select_subset-{corpus}.log",
+        benchmark:
+            "benchmarks/data/select_subset-{corpus}.tsv"
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        script:
+            "../scripts/select_subset.py"
+
+    # videos/ and ledger.jsonl are not outputs: Snakemake deletes a job's
+    # outputs before rerunning it, and they are what a rerun resumes from.
+    rule download_clips:
+        input:
+            clips="results/data/{corpus}/subset.parquet",
+        output:
+            manifest="results/data/{corpus}/clips.parquet",
+            summary="results/data/{corpus}/download.json",
+        params:
+            out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
+            download=canonical(config["corpus"]["download"]),
+        log:
+            "logs/data/download_clips-{corpus}.log",
+        benchmark:
+            "benchmarks/data/download_clips-{corpus}.tsv"
+        threads: config["corpus"]["download"].get("workers", 8)
+        resources:
+            mem_mb=8000,
+            runtime=24 * 60,
+        script:
+            "../scripts/download_clips.py"
+
+
 rule render_corpus:
+    wildcard_constraints:
+        corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
     output:
         manifest="results/data/{corpus}/clips.parquet",
         videos=directory("results/data/{corpus}/videos"),
@@ -43,6 +105,8 @@ rule render_benchmark:
 
 
 rule decode_corpus:
+    wildcard_constraints:
+        corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
     input:
         manifest="results/data/{corpus}/clips.parquet",
     output:

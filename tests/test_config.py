@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from viclip.config import ConfigError, load, validate
+from viclip.config import ConfigError, load, resolve_kinds, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.yaml"
@@ -121,3 +121,43 @@ def test_load_names_the_file_on_schema_errors(tmp_path, cfg):
     with pytest.raises(ConfigError) as info:
         load(path, SCHEMA)
     assert str(path) in str(info.value) and "model.widht" in str(info.value)
+
+
+INTERNVID = {"name": "internvid", "metadata": "InternVid-10M-FLT.jsonl",
+             "subset": {"method": "random", "size": 1000, "seed": 0},
+             "download": {"source": "local", "local_dir": "videos", "short_side": 224, "fps": 8}}
+K400 = {"reader": "kinetics400", "video_root": "k400", "annotations": {"val": "validate.csv"}}
+
+
+def _merged(base: dict, override: dict) -> dict:
+    """What Snakemake makes of config.yaml plus --configfile: a key-by-key merge."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_switching_kinds_replaces_the_section_instead_of_mixing(cfg):
+    override = {"corpus": INTERNVID, "benchmarks": {"k400": K400, "anet": {"test": 50}}}
+    merged = _merged(cfg, override)
+    assert "n_clips" in merged["corpus"]  # the mix a plain merge gives
+    with pytest.raises(ConfigError):
+        validate(copy.deepcopy(merged), SCHEMA)
+    fixed = resolve_kinds(merged, override, SCHEMA)
+    assert fixed["corpus"] == INTERNVID
+    assert fixed["benchmarks"]["k400"] == K400
+    # a tweak within a kind still merges key by key
+    assert fixed["benchmarks"]["anet"] == {**cfg["benchmarks"]["anet"], "test": 50}
+    validate(fixed, SCHEMA)
+
+
+def test_a_tweak_to_the_synthetic_corpus_still_merges(cfg):
+    override = {"corpus": {"n_clips": 100}}
+    fixed = resolve_kinds(_merged(cfg, override), override, SCHEMA)
+    assert fixed["corpus"] == {**cfg["corpus"], "n_clips": 100}
+
+
+def test_errors_of_a_section_with_kinds_name_the_nearest_kind_field(cfg):
+    cfg["corpus"] = {**INTERNVID, "subset": {"method": "diverse", "size": 10, "seed": 0}}
+    msg = _error(cfg)
+    assert "corpus.subset.method" in msg and "n_clips" not in msg

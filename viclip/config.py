@@ -6,6 +6,7 @@ typo stops the workflow before any job runs.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import jsonschema
@@ -20,7 +21,18 @@ def _path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
+def _closest(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    """For a section that matches none of its kinds: the errors of the kind it is nearest to."""
+    branches: dict[int, list] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    best = min(branches.values(), key=len)
+    return [e for sub in best for e in (_closest(sub) if sub.validator in ("oneOf", "anyOf") and sub.context else [sub])]
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return "\n  ".join(_describe(e) for e in _closest(error))
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed) if allowed else []
@@ -28,6 +40,42 @@ def _describe(error: jsonschema.ValidationError) -> str:
         keys = ", ".join(f"{where}.{k}" if where != "<top level>" else k for k in extra)
         return f"unknown key {keys}" if extra else error.message
     return f"{_path(error)}: {error.message}"
+
+
+# Sections that come in kinds, each told apart by one key it alone has.
+_KINDS = {
+    "corpus": (("internvid_corpus", "metadata"), ("synthetic_corpus", "n_clips")),
+    "benchmark": (("real_benchmark", "reader"), ("benchmark", "seed")),
+}
+
+
+def _unmix(merged: dict, override: dict, family: str, defs: dict) -> dict:
+    for kind, marker in _KINDS[family]:
+        if marker in override:
+            foreign = set(merged) - set(defs[kind]["properties"])
+            return copy.deepcopy(override) if foreign else merged
+    return merged
+
+
+def resolve_kinds(config: dict, override: dict, schema_path: str | Path) -> dict:
+    """Undo Snakemake's key-by-key merge where an override switches a section's kind.
+
+    `--configfile` is merged into config.yaml key by key: right for a tweak
+    (`corpus: {n_clips: 100}`), wrong when a paper config swaps the synthetic
+    corpus for InternVid or a synthetic benchmark slot for a real one, which
+    would leave a mix of both kinds. There the override's section replaces
+    the merged one whole. `override` is what the command line gave.
+    """
+    defs = yaml.safe_load(Path(schema_path).read_text())["$defs"]
+    out = dict(config)
+    if isinstance(override.get("corpus"), dict) and isinstance(out.get("corpus"), dict):
+        out["corpus"] = _unmix(out["corpus"], override["corpus"], "corpus", defs)
+    if isinstance(override.get("benchmarks"), dict) and isinstance(out.get("benchmarks"), dict):
+        out["benchmarks"] = dict(out["benchmarks"])
+        for name, slot in override["benchmarks"].items():
+            if isinstance(slot, dict) and isinstance(out["benchmarks"].get(name), dict):
+                out["benchmarks"][name] = _unmix(out["benchmarks"][name], slot, "benchmark", defs)
+    return out
 
 
 def validate(config: dict, schema_path: str | Path, source: str = "config") -> dict:
