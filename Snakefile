@@ -3,6 +3,7 @@
 # embedded synthetic default end to end (see README.md).
 
 configfile: "config.yaml"
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"

@@ -13,6 +13,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.en
 
 from viclip.config import resolve_kinds, validate
 from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
+from viclip.report.ablations import ablations
 
 SCHEMA = Path(workflow.basedir) / "configs" / "schema.yaml"
 config.update(resolve_kinds(config, workflow.config_settings.overwrite_config, SCHEMA))
@@ -45,8 +46,14 @@ REPORT_OUTPUTS = [
     "results/tables/ablation.tex",
     "results/tables/ablation.csv",
     "results/tables/compute.csv",
+    "results/tables/ablation.html",
     "results/figures/ablation_deltas.png",
     "results/figures/ablation_deltas.pdf",
+    "results/figures/training_curves.png",
+] + [
+    f"results/figures/ablations/{a.name}.{ext}"
+    for a in ablations(config["arms"], config["report"]["baseline"], config["report"].get("ablations"))
+    for ext in ("png", "pdf")
 ]
 
 

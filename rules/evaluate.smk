@@ -1,18 +1,19 @@
 # Zero-shot evaluation: one job per run writes one record per benchmark.
 
+from viclip.eval.protocol import zeroshot_settings
+
 
 rule evaluate_zeroshot:
     input:
         checkpoint="results/runs/{arm}/seed{seed}/checkpoint.pt",
         frames=expand("results/data/benchmarks/{bench}/frames.npy", bench=ZEROSHOT),
         meta=expand("results/data/benchmarks/{bench}/meta.json", bench=ZEROSHOT),
+        manifest=expand("results/data/benchmarks/{bench}/manifest.parquet", bench=ZEROSHOT),  # missing-video counts
     output:
         expand("results/eval/{{arm}}/seed{{seed}}/{bench}-zeroshot.json", bench=ZEROSHOT),
     params:
         bench_dirs=[bench_dir(b) for b in ZEROSHOT],
-        ensemble=config["evaluate"]["ensemble"],
-        wise_ft_alpha=config["evaluate"]["wise_ft_alpha"],
-        seed=run_seed,
+        settings=canonical(zeroshot_settings(config["evaluate"])),
     log:
         "logs/evaluate/zeroshot-{arm}-seed{seed}.log",
     benchmark:

@@ -7,6 +7,9 @@
 #             start-up (~3 s) per task, which is most of a tiny fine-tune.
 
 
+from viclip.eval.protocol import finetuned_settings
+
+
 def finetune_params(wildcards):
     tasks = [wildcards.task] if "task" in wildcards.keys() else FINETUNE
     return {"tasks": tasks, "bench_dirs": [bench_dir(t) for t in tasks]}
@@ -25,7 +28,8 @@ if config["finetune"]["jobs"] == "per_task":
             record=["results/eval/{arm}/seed{seed}/{task}-finetuned.json"],
         params:
             plan=finetune_params,
-            finetune=canonical({k: v for k, v in config["finetune"].items() if k != "jobs"}),
+            finetune=canonical({**{k: v for k, v in config["finetune"].items() if k != "jobs"},
+                                "evaluate": finetuned_settings(config["evaluate"])}),
             train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
             seed=run_seed,
         log:
@@ -53,7 +57,8 @@ else:
             record=expand("results/eval/{{arm}}/seed{{seed}}/{task}-finetuned.json", task=FINETUNE),
         params:
             plan=finetune_params,
-            finetune=canonical({k: v for k, v in config["finetune"].items() if k != "jobs"}),
+            finetune=canonical({**{k: v for k, v in config["finetune"].items() if k != "jobs"},
+                                "evaluate": finetuned_settings(config["evaluate"])}),
             train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
             seed=run_seed,
         log:

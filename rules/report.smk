@@ -1,4 +1,10 @@
-# The headline table and the figure of differences to the baseline.
+# The headline table, the figures of differences to the baseline (all arms and
+# one per ablation) and the training curves. Outputs marked report() make up
+# `snakemake --report results/report.html`; captions live in report/.
+
+from viclip.report.ablations import ablations
+
+ABLATIONS = ablations(config["arms"], config["report"]["baseline"], config["report"].get("ablations"))
 
 
 rule report:
@@ -8,10 +14,47 @@ rule report:
         index=f"results/data/{CORPUS}/frames.parquet",
     output:
         tex="results/tables/ablation.tex",
-        csv="results/tables/ablation.csv",
-        compute="results/tables/compute.csv",
-        png="results/figures/ablation_deltas.png",
+        csv=report(
+            "results/tables/ablation.csv",
+            caption="../report/ablation_csv.rst",
+            category="Table",
+            labels={"file": "ablation.csv", "content": "summary per arm and metric"},
+        ),
+        compute=report(
+            "results/tables/compute.csv",
+            caption="../report/compute_csv.rst",
+            category="Table",
+            labels={"file": "compute.csv", "content": "pretraining cost per arm"},
+        ),
+        html=report(
+            "results/tables/ablation.html",
+            caption="../report/ablation_table.rst",
+            category="Table",
+            labels={"file": "ablation.html", "content": "the ablation table"},
+        ),
+        png=report(
+            "results/figures/ablation_deltas.png",
+            caption="../report/ablation_deltas.rst",
+            category="Ablations",
+            labels={"figure": "all arms", "arms": ", ".join(a for a in ARMS if a != config["report"]["baseline"])},
+        ),
         pdf="results/figures/ablation_deltas.pdf",
+        ablation_png=[
+            report(
+                f"results/figures/ablations/{a.name}.png",
+                caption="../report/ablation_figure.rst",
+                category="Ablations",
+                labels={"figure": a.title, "arms": ", ".join(a.arms)},
+            )
+            for a in ABLATIONS
+        ],
+        ablation_pdf=[f"results/figures/ablations/{a.name}.pdf" for a in ABLATIONS],
+        curves=report(
+            "results/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+            labels={"figure": "loss and learning rate"},
+        ),
     params:
         arms=ARMS,
         baseline=config["report"]["baseline"],
@@ -19,6 +62,7 @@ rule report:
         model=canonical(config["model"]),
         train={arm: arm_train(arm) for arm in ARMS},
         mask={arm: config["arms"][arm]["mask_ratio"] for arm in ARMS},
+        ablations=[{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
     log:
         "logs/report/report.log",
     benchmark:

@@ -22,5 +22,5 @@ for task, bench_dir, ckpt_path, log_path, record_path in zip(plan["tasks"], plan
     with open(log_path, "w") as train_log:
         module, metrics, details = finetune(model, tokenizer, bench, p.finetune, p.seed, train_log)
     atomic_torch({"model": module.cpu().state_dict(), "config": model.cfg.to_dict(), "task": task}, ckpt_path)
-    atomic_json(make_record(w.arm, int(w.seed), bench, "finetuned", metrics, details), record_path)
+    atomic_json(make_record(w.arm, int(w.seed), bench, "finetuned", metrics, details, checkpoint=ckpt_path), record_path)
     log.info("%s fine-tuned: %s", task, {k: round(v, 4) for k, v in metrics.items()})

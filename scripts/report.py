@@ -1,10 +1,14 @@
-"""The ablation table with its cost block, the CSVs and the figure of differences (rule report)."""
+"""Rule report: the ablation table (LaTeX, CSV, HTML) with its cost block, the figures of
+differences to the baseline (all arms, one per ablation) and the training curves."""
 
 import pandas as pd
 
 from viclip.io import atomic_path
 from viclip.report.compute import compute_table, render_compute
+from viclip.report.curves import plot_curves
 from viclip.report.figure import plot_deltas
+from viclip.report.html_table import render_html
+from viclip.report.published import reference_for
 from viclip.report.table import is_synthetic, load_records, render_latex, summarise, write_outputs
 from viclip.runtime import setup_job
 
@@ -13,13 +17,23 @@ p, inp, out = snakemake.params, snakemake.input, snakemake.output
 records = load_records(inp.records)
 summary = summarise(records, p.arms, p.baseline)
 synthetic = is_synthetic(records)
+reference = reference_for(p.model["name"], synthetic)
 n_clips = len(pd.read_parquet(inp.index, columns=["clip_id"]))
 logs = {arm: [f for f in inp.logs if f.split("/")[2] == arm] for arm in p.arms}
 cost = compute_table(p.arms, p.baseline, p.model, p.train, p.mask, n_clips, logs)
-tex = render_latex(summary, p.arms, p.baseline, p.labels, synthetic, compute=render_compute(cost, p.labels))
+tex = render_latex(summary, p.arms, p.baseline, p.labels, synthetic,
+                   compute=render_compute(cost, p.labels), reference=reference)
 write_outputs(summary, tex, out.csv, out.tex)
 with atomic_path(out.compute) as tmp:
     cost.to_csv(tmp, index=False)
+with atomic_path(out.html) as tmp:
+    tmp.write_text(render_html(summary, p.arms, p.baseline, p.labels, synthetic, reference, cost))
 plot_deltas(summary, p.arms, p.baseline, p.labels, out.png, out.pdf, synthetic)
+for ablation, png, pdf in zip(p.ablations, out.ablation_png, out.ablation_pdf, strict=True):
+    plot_deltas(summary, [p.baseline, *ablation["arms"]], p.baseline, p.labels, png, pdf, synthetic,
+                title=ablation["title"])
+plot_curves(logs, p.labels, out.curves, synthetic)
 log.info("%d records from %d arms -> %s", len(records), len(p.arms), out.tex)
+log.info("reference row: %s", reference.display if reference else "none (synthetic or unpublished model)")
+log.info("ablation figures: %s", ", ".join(a["name"] for a in p.ablations) or "none")
 log.info("pretraining cost:\n%s", cost.to_string(index=False))

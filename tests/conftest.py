@@ -24,6 +24,18 @@ def snakemake_bin() -> str:
     return str(Path(sys.executable).parent / "snakemake")
 
 
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory, repo, snakemake_bin) -> Path:
+    """The reduced default workflow, run once for every test file that checks its outputs."""
+    import yaml
+    from workflow_run import reduced_config, smk
+
+    work = tmp_path_factory.mktemp("workflow")
+    (work / "config.yaml").write_text(yaml.safe_dump(reduced_config(repo)))
+    smk(snakemake_bin, repo, work, "--cores", "2")
+    return work
+
+
 def compile_latex(tmp_path: Path, fragment: str) -> Path:
     """pdflatex a small document that \\input-s the fragment; skip (or fail in CI) without pdflatex."""
     import os

@@ -176,3 +176,60 @@ def test_flip_mirrors_some_clips():
     same = [torch.equal(x[i], y[i]) for i in idx]
     assert all(f or s for f, s in zip(flipped, same))
     assert any(flipped) and any(same)
+
+
+# ---------------------------------------------------------------- unchanged default, eval fast path
+
+
+def test_to_model_input_on_frames_of_the_model_size_is_exactly_the_normalisation():
+    """No resize when frames already have the model's size: the synthetic default's input, bit for bit."""
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 3, 8, 8, 3), dtype=np.uint8)
+    expect = (torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0) - MEAN) / STD
+    assert torch.equal(to_model_input(frames, 8), expect)
+
+
+def test_to_model_input_resizes_non_square_frames_to_the_full_square():
+    frames = np.zeros((1, 1, 8, 16, 3), dtype=np.uint8)
+    frames[..., :8, :] = 200  # left half bright
+    x = torch.round((to_model_input(frames, 8)[0, 0, 0] * 0.229 + 0.485) * 255)
+    assert x.shape == (8, 8)
+    assert (x[:, :3] == 200).all() and (x[:, -3:] == 0).all()  # squashed, not cropped
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Clips of three frame sizes and lengths, and one missing file."""
+    root = tmp_path_factory.mktemp("mixed")
+    rows = []
+    for cid, (f, h, w) in {"p": (12, 24, 40), "q": (9, 40, 32), "r": (16, 32, 32)}.items():
+        frames = np.random.default_rng(len(cid) + f).integers(0, 256, size=(f, h, w, 3), dtype=np.uint8)
+        write_mp4(root / f"{cid}.mp4", frames)
+        rows.append({"clip_id": cid, "path": f"{cid}.mp4"})
+    rows.append({"clip_id": "gone", "path": "gone.mp4"})
+    return root, pd.DataFrame(rows)
+
+
+def test_decode_all_eval_fast_path_resizes_clips_of_any_size(mixed):
+    root, manifest = mixed
+    with pytest.raises(VideoError, match="size="):
+        decode_all(root, manifest)
+    frames, kept, failures = decode_all(root, manifest, size=16, num_frames=8)
+    assert frames.shape == (3, 8, 16, 16, 3)
+    assert kept["clip_id"].tolist() == ["p", "q", "r"] and kept["n_frames"].tolist() == [8, 8, 8]
+    assert [f["clip_id"] for f in failures] == ["gone"]
+    for i, (cid, n) in enumerate([("p", 12), ("q", 9), ("r", 16)]):
+        mids = read_frames(root / f"{cid}.mp4", sample_indices(n, 8, "middle"))
+        assert torch.equal(to_model_input(frames[i : i + 1], 16), to_model_input(mids[None], 16))
+    # all frames, resized, and the same with threads
+    every, kept_all, _ = decode_all(root, manifest, size=16)
+    assert every.shape == (3, 16, 16, 16, 3) and kept_all["n_frames"].tolist() == [12, 9, 16]
+    assert np.array_equal(decode_all(root, manifest, size=16, workers=3)[0], every)
+
+
+def test_decode_all_window_columns(mixed):
+    root, manifest = mixed
+    windowed = manifest.iloc[[0, 0]].assign(start_s=[0.5, None], end_s=[1.0, None])
+    frames, kept, _ = decode_all(root, windowed)  # 8 fps: frames 4..7 of p, then all 12
+    assert kept["n_frames"].tolist() == [4, 12]
+    assert np.array_equal(frames[0, :4], read_frames(root / "p.mp4", np.arange(4, 8)))
+    assert np.array_equal(frames[1], read_frames(root / "p.mp4"))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from viclip.eval.classification import class_scores, prompts, zero_shot_accuracy
-from viclip.eval.metrics import gt_ranks, recall_metrics, retrieval_metrics, topk_accuracy
+from viclip.eval.metrics import gt_ranks, per_class_accuracy, recall_metrics, retrieval_metrics, topk_accuracy
 
 S = torch.tensor([
     [0.9, 0.1, 0.2, 0.3],   # gt 0: nothing ahead -> rank 0
@@ -48,11 +48,42 @@ def test_multi_ground_truth_takes_the_minimum_rank():
     assert gt_ranks(row, [[2, 0, 3]]).item() == 1
 
 
+def test_correct_candidates_never_count_against_each_other():
+    # two captions of the video tie at the top: the video's best caption is first
+    row = torch.tensor([[0.9, 0.9, 0.2]])
+    assert gt_ranks(row, [[0, 1]]).item() == 0
+    # a wrong caption in the tie is counted as ahead (pessimistic), the other correct one is not
+    row = torch.tensor([[0.9, 0.9, 0.9, 0.2]])
+    assert gt_ranks(row, [[0, 1]]).item() == 1
+    assert gt_ranks(row, [[0]]).item() == 2
+
+
+def test_chunked_ranks_equal_one_block():
+    g = torch.Generator().manual_seed(1)
+    sim = torch.randint(0, 5, (37, 11), generator=g).float()  # many ties
+    pos = [[int(q % 11)] + ([int((q * 7) % 11)] if q % 3 == 0 else []) for q in range(37)]
+    assert torch.equal(gt_ranks(sim, pos, chunk=4), gt_ranks(sim, pos, chunk=10_000))
+
+
 def test_gt_ranks_input_checks():
     with pytest.raises(ValueError):
         gt_ranks(S, [[0], [1]])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="query 1"):
         gt_ranks(S, [[0], [], [1]])
+    with pytest.raises(ValueError, match="outside"):
+        gt_ranks(S, [[0], [4], [1]])
+    with pytest.raises(ValueError, match="NaN"):
+        gt_ranks(torch.tensor([[0.1, float("nan")]]), [[0]])
+
+
+def test_per_class_accuracy_hand_computed():
+    logits = torch.tensor([
+        [3.0, 2, 1],   # label 0: rank 0
+        [1.0, 2, 3],   # label 0: rank 2
+        [1.0, 3, 2],   # label 1: rank 0
+    ])
+    per = per_class_accuracy(logits, torch.tensor([0, 0, 1]), ["a", "b", "c"])
+    assert per == {"a": {"n": 2, "top1": 0.5, "top5": 1.0}, "b": {"n": 1, "top1": 1.0, "top5": 1.0}}
 
 
 def test_recall_metrics_are_one_based():

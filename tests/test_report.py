@@ -1,10 +1,12 @@
-"""Tests for viclip.report: statistics, the LaTeX table and the delta figure."""
+"""Tests for viclip.report: statistics, the LaTeX and HTML tables, the published reference row,
+the ablations, the delta figures and the training curves."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +17,13 @@ from scipy import stats as sps
 
 from viclip.eval.catalog import columns
 from viclip.report import stats
-from viclip.report.figure import plot_deltas, tick_label
+from viclip.report.ablations import Ablation, ablations
+from viclip.report.curves import curves_figure, plot_curves, read_log
+from viclip.report.figure import delta_figure, plot_deltas, tick_label
+from viclip.report.html_table import render_html
+from viclip.report.published import PUBLISHED, VICLIP_B16, VICLIP_L14, reference_for
 from viclip.report.table import (
+    is_synthetic,
     latex_escape,
     load_records,
     render_latex,
@@ -369,3 +376,363 @@ def test_figure_single_seed_without_ci(tmp_path):
     png, pdf = tmp_path / "d.png", tmp_path / "d.pdf"
     plot_deltas(df, ARMS, "baseline", LABELS, png, pdf, synthetic=False)
     assert png.stat().st_size > 0 and pdf.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- published reference row
+
+CATALOG_KEYS = [c.key for c in columns()]
+
+
+def test_published_values_are_catalog_columns_in_percent():
+    assert set(PUBLISHED) == {"viclip-b16", "viclip-l14"}
+    for ref in PUBLISHED.values():
+        assert set(ref.values) <= set(CATALOG_KEYS), ref.model
+        assert all(0.0 < v < 100.0 for v in ref.values.values())
+        assert set(ref.sources) == set(ref.groups())  # every block with values names its source
+    assert len(VICLIP_L14.values) == 30  # the paper's Tables 3-6 cover every column for L/14
+    assert len(VICLIP_B16.values) == 10  # B/16: zero-shot Kinetics, MSR-VTT zero-shot and fine-tuned
+
+
+def test_published_numbers_spot_checked_against_the_paper():
+    # [P Tab. 3, 5, 4, 6] InternVid-10M-FLT rows, and [P Tab. 11] "InternVid (ours)" for B/16.
+    assert VICLIP_L14.values["k400/zeroshot/top1"] == 64.80
+    assert VICLIP_L14.values["k700/zeroshot/avg"] == 66.38
+    assert VICLIP_L14.values["msvd/zeroshot/v2t_r1"] == 75.1
+    assert VICLIP_L14.values["ssv2/finetuned/top5"] == 93.2
+    assert VICLIP_L14.values["anet/finetuned/t2v_r1"] == 49.8
+    assert VICLIP_B16.values["k600/zeroshot/top1"] == 55.37
+    assert VICLIP_B16.values["msrvtt/zeroshot/v2t_r1"] == 38.5
+    assert VICLIP_B16.values["msrvtt/finetuned/t2v_r1"] == 49.0
+    assert "ssv2/finetuned/top1" not in VICLIP_B16.values
+
+
+@pytest.mark.parametrize("ref, top5", [
+    (VICLIP_L14, {"k400": 86.60, "k600": 84.86, "k700": 78.46}),
+    (VICLIP_B16, {"k400": 83.70, "k600": 81.17, "k700": 72.87}),
+])
+def test_published_avg_implies_the_specs_top5(ref, top5):
+    """AVG = (top-1 + top-5) / 2, so each AVG/top-1 pair implies a top-5; the spec derived the same."""
+    for bench, expected in top5.items():
+        implied = 2 * ref.values[f"{bench}/zeroshot/avg"] - ref.values[f"{bench}/zeroshot/top1"]
+        assert implied == pytest.approx(expected, abs=1e-9)
+
+
+def test_reference_only_at_paper_scale():
+    assert reference_for("viclip-l14", synthetic=False) is VICLIP_L14
+    assert reference_for("viclip-b16", synthetic=False) is VICLIP_B16
+    assert reference_for("viclip-l14", synthetic=True) is None  # synthetic stand-ins: never
+    assert reference_for("tiny", synthetic=False) is None  # the paper has no such model
+    real = [dict(r, synthetic=False) for r in make_records()]
+    assert not is_synthetic(real) and is_synthetic(make_records())
+    assert reference_for("viclip-b16", is_synthetic(real)) is VICLIP_B16
+    assert reference_for("viclip-b16", is_synthetic(real + make_records()[:1])) is None
+
+
+def test_latex_reference_rows(summary):
+    tex = render_latex(summary, ARMS, "baseline", LABELS, synthetic=False, reference=VICLIP_L14)
+    tables = ["Tab. 3", "Tab. 5", "Tab. 4", "Tab. 6"]  # zero-shot cls, zero-shot ret, ft cls, ft ret
+    rows = [line for line in tex.splitlines() if line.startswith("\\textit{ViCLIP-L/14 published")]
+    assert len(rows) == 4
+    for line, table in zip(rows, tables):
+        assert f"paper {table}" in line
+    cells = [c.strip() for c in rows[0][:-2].split(" & ")[1:]]
+    assert cells == ["\\textit{64.8}", "\\textit{75.7}", "\\textit{62.2}", "\\textit{73.53}",
+                     "\\textit{54.3}", "\\textit{66.38}"]
+    assert tex.count("\\textbf{") == 30  # published numbers never take the bold of our best arm
+    assert "2307.06942" in tex and "not runs of this workflow" in tex
+    assert tex.count("\\midrule") == 4 + 4  # each block: header rule and the rule above its reference row
+
+
+def test_latex_reference_blanks_and_missing_blocks(summary):
+    tex = render_latex(summary, ARMS, "baseline", LABELS, synthetic=False, reference=VICLIP_B16)
+    rows = [[c.strip() for c in line[:-2].split(" & ")] for line in tex.splitlines()
+            if line.startswith("\\textit{ViCLIP-B/16")]
+    assert len(rows) == 3  # no fine-tuned classification numbers for B/16: no row there
+    zs_ret = rows[1]
+    assert "paper Tab. 11" in zs_ret[0]
+    assert zs_ret[1:] == ["\\textit{38.6}", "\\textit{38.5}"] + ["--"] * 8
+    assert "README" in rows[0][0]
+
+
+def test_latex_reference_compiles(tmp_path, summary):
+    compile_latex(tmp_path, render_latex(summary, ARMS, "baseline", LABELS, synthetic=False,
+                                         reference=VICLIP_B16))
+
+
+# --------------------------------------------------------------------------- HTML table
+
+
+class TableCells(HTMLParser):
+    """Rows of every <table>: (table class, row class, row data-arm, header text, [(data-key, cell text)])."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.tables, self._row, self._cell, self._text = [], [], None, None, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.tables.append(a.get("data-group") or a.get("class"))
+        elif tag == "tr":
+            self._row = [self.tables[-1], a.get("class"), a.get("data-arm"), None, []]
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell, self._text = (tag, a.get("data-key")), []
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            kind, key = self._cell
+            text = "".join(self._text).strip()
+            if kind == "th" and self._row[3] is None and not self._row[4]:
+                self._row[3] = text
+            else:
+                self._row[4].append((key, text))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(tuple(self._row))
+            self._row = None
+
+
+def parse_table(page: str) -> TableCells:
+    parser = TableCells()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def test_html_table_cells(summary):
+    page = render_html(summary, ARMS, "baseline", LABELS, synthetic=True)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    parsed = parse_table(page)
+    groups = list(dict.fromkeys(c.group for c in columns()))
+    assert parsed.tables == groups
+    arm_rows = [r for r in parsed.rows if r[1] == "arm"]
+    for arm in ARMS:
+        cells = [c for r in arm_rows if r[2] == arm for c in r[4]]
+        assert [k for k, _ in cells] == CATALOG_KEYS  # exactly the catalog columns, in order
+        assert {r[3] for r in arm_rows if r[2] == arm} == {LABELS[arm]}
+    noisy = dict(c for r in arm_rows if r[2] == "noisy" for c in r[4])
+    assert noisy["k400/zeroshot/top1"] == "52.0 ± 3.6"
+    deltas = [c for r in parsed.rows if r[1] == "delta" and r[2] == "minus" for _, c in r[4]]
+    assert len(deltas) == 30 and "-10.0 [-10.0, -10.0]" in deltas
+    assert page.count("<b>") == 30
+    assert "\u2020Synthetic stand-ins" in page and not any(r[1] == "reference" for r in parsed.rows)
+    assert "no_mlp &amp; 50%" in page  # labels are escaped
+
+
+def test_html_table_reference_row_and_compute(summary):
+    cost = pd.DataFrame([
+        {"arm": "baseline", "mask_ratio": 0.9, "flops": 2e15, "seconds_mean": 10.0, "seconds_std": 1.0,
+         "n_seeds": 3, "flops_vs_baseline": 1.0, "seconds_vs_baseline": 1.0},
+        {"arm": "minus", "mask_ratio": 0.0, "flops": 3e15, "seconds_mean": 12.0, "seconds_std": float("nan"),
+         "n_seeds": 1, "flops_vs_baseline": 1.5, "seconds_vs_baseline": 1.2},
+    ])
+    page = render_html(summary, ARMS, "baseline", LABELS, synthetic=False, reference=VICLIP_B16, compute=cost)
+    parsed = parse_table(page)
+    refs = [r for r in parsed.rows if r[1] == "reference"]
+    assert [r[0] for r in refs] == ["Zero-shot classification", "Zero-shot retrieval R@1", "Fine-tuned retrieval R@1"]
+    assert [c for _, c in refs[1][4]] == ["38.6", "38.5"] + [""] * 8
+    assert "paper Tab. 11" in refs[1][3]
+    assert "\u2020" not in page and "Synthetic" not in page
+    compute_rows = [r for r in parsed.rows if r[0] == "compute" and r[2]]
+    assert [(r[2], [c for _, c in r[4]]) for r in compute_rows] == [
+        ("baseline", ["0.9", "2", "1.00", "10.0 ± 1.0", "1.00"]),
+        ("minus", ["0", "3", "1.50", "12.0", "1.20"])]
+    assert "PFLOPs" in page
+
+
+def test_html_table_ignores_metrics_outside_the_catalog():
+    """Dual-softmax (dsl_*) and other extra keys in records never reach the headline table."""
+    recs = make_records()
+    for r in recs:
+        if "t2v_r1" in r["metrics"]:
+            r["metrics"].update(dsl_t2v_r1=0.987, dsl_v2t_r1=0.986)
+    summary = summarise(recs, ARMS, "baseline")
+    assert not summary["metric"].str.startswith("dsl").any()
+    page = render_html(summary, ARMS, "baseline", LABELS, synthetic=True)
+    tex = render_latex(summary, ARMS, "baseline", LABELS, synthetic=True)
+    for text in (page, tex):
+        assert "98.7" not in text and "98.6" not in text and "dsl" not in text
+
+
+# --------------------------------------------------------------------------- ablations
+
+
+DEFAULT_ARMS = {
+    "baseline": {"label": "Baseline", "captions": "fused", "mask_ratio": 0.9},
+    "nomask": {"label": "No masking", "captions": "fused", "mask_ratio": 0.0},
+    "fineonly": {"label": "Fine only", "captions": "summary", "mask_ratio": 0.9},
+    "coarseonly": {"label": "Coarse only", "captions": "coarse", "mask_ratio": 0.9},
+}
+
+
+def test_ablations_derived_from_the_arms():
+    assert ablations(DEFAULT_ARMS, "baseline") == [
+        Ablation("masking", "Video masking", ("nomask",)),
+        Ablation("captions", "Caption scales", ("fineonly", "coarseonly")),
+    ]
+    arms = {**DEFAULT_ARMS,
+            "samecompute": {"label": "No masking, same compute", "captions": "fused", "mask_ratio": 0.0, "epochs": 3},
+            "both": {"label": "Both", "captions": "coarse", "mask_ratio": 0.0},
+            "longer": {"label": "Longer", "captions": "fused", "mask_ratio": 0.9, "epochs": 20}}
+    got = {a.name: a for a in ablations(arms, "baseline")}
+    assert got["masking"].arms == ("nomask", "samecompute")  # a same-compute arm belongs to masking
+    assert got["both"] == Ablation("both", "Both", ("both",))  # two things changed: its own figure
+    assert got["longer"].arms == ("longer",)
+    assert ablations({"baseline": DEFAULT_ARMS["baseline"]}, "baseline") == []
+
+
+def test_ablations_explicit_and_checked():
+    explicit = {"coarse": {"title": "Coarse captions", "arms": ["coarseonly", "fineonly"]}}
+    assert ablations(DEFAULT_ARMS, "baseline", explicit) == [
+        Ablation("coarse", "Coarse captions", ("fineonly", "coarseonly"))]  # config order, as the table
+    with pytest.raises(ValueError, match=r"report\.ablations\.coarse\.arms: 'ghost' is not an arm"):
+        ablations(DEFAULT_ARMS, "baseline", {"coarse": {"arms": ["ghost"]}})
+    with pytest.raises(ValueError, match=r"report\.ablations\.x\.arms: 'baseline' is the baseline"):
+        ablations(DEFAULT_ARMS, "baseline", {"x": {"arms": ["baseline"]}})
+    with pytest.raises(ValueError, match=r"report\.ablations\.x\.arms: needs at least one arm"):
+        ablations(DEFAULT_ARMS, "baseline", {"x": {"arms": []}})
+    with pytest.raises(ValueError, match=r"report\.ablations\.a/b: name must match"):
+        ablations(DEFAULT_ARMS, "baseline", {"a/b": {"arms": ["nomask"]}})
+
+
+def test_config_default_ablations(repo):
+    import yaml
+
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    got = ablations(cfg["arms"], cfg["report"]["baseline"], cfg["report"].get("ablations"))
+    assert [(a.name, a.arms) for a in got] == [("masking", ("nomask",)), ("captions", ("fineonly", "coarseonly"))]
+
+
+# --------------------------------------------------------------------------- per-ablation figures
+
+
+def bars(fig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Legend label -> (bar heights, whisker half-lengths below) of a delta figure."""
+    ax = fig.axes[0]
+    out = {}
+    for container in ax.containers:
+        if not hasattr(container, "patches"):
+            continue
+        heights = np.array([p.get_height() for p in container.patches])
+        segments = container.errorbar.lines[2][0].get_segments() if container.errorbar else []
+        lows = np.array([s[0][1] for s in segments])
+        out[container.get_label()] = (heights, lows)
+    return out
+
+
+def test_ablation_figure_draws_only_its_arms_with_their_intervals(tmp_path):
+    recs = make_records(arms=["baseline", "minus", "noisy", "short"])
+    arms = ["baseline", "minus", "noisy", "short"]
+    df = summarise(recs, arms, "baseline")
+    labels = {**LABELS, "short": "Short"}
+    fig = delta_figure(df, ["baseline", "noisy"], "baseline", labels, synthetic=False, title="Noise")
+    got = bars(fig)
+    assert list(got) == ["Noisy #2"]  # one ablation's figure: its arms only
+    heights, lows = got["Noisy #2"]
+    np.testing.assert_allclose(heights, 1.0)  # delta of 'noisy' in every column
+    np.testing.assert_allclose(lows, -6.452413135, rtol=1e-8)  # its paired 95% interval's low end
+    assert fig.axes[0].get_title().startswith("Noise: difference to the baseline")
+
+    fig2 = delta_figure(df, ["baseline", "minus", "short"], "baseline", labels, synthetic=False, title="Two")
+    got2 = bars(fig2)
+    assert list(got2) == ["no_mlp & 50%", "Short"]
+    np.testing.assert_allclose(got2["no_mlp & 50%"][0], -10.0)
+    np.testing.assert_allclose(got2["Short"][0], 2.0)
+
+    png, pdf = tmp_path / "ablations" / "noise.png", tmp_path / "ablations" / "noise.pdf"
+    plot_deltas(df, ["baseline", "noisy"], "baseline", labels, png, pdf, synthetic=False, title="Noise")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_ablation_figure_from_records_on_disk(tmp_path):
+    """The script's path: records written to disk, loaded, one figure per derived ablation."""
+    arms = {"baseline": DEFAULT_ARMS["baseline"], "minus": {**DEFAULT_ARMS["nomask"], "label": "Minus"},
+            "noisy": {**DEFAULT_ARMS["coarseonly"], "label": "Noisy"}}
+    recs = load_records(write_records(make_records(), tmp_path / "eval"))
+    df = summarise(recs, list(arms), "baseline")
+    for ab in ablations(arms, "baseline"):
+        png, pdf = tmp_path / f"{ab.name}.png", tmp_path / f"{ab.name}.pdf"
+        plot_deltas(df, ["baseline", *ab.arms], "baseline", {a: s["label"] for a, s in arms.items()},
+                    png, pdf, synthetic=is_synthetic(recs), title=ab.title)
+        assert png.stat().st_size > 10_000 and pdf.stat().st_size > 1_000
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["captions.png", "masking.png"]
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def write_log(path: Path, seed: int, masked_epochs=3, tune_epochs=1, repeat=None) -> Path:
+    """A log.jsonl as pretraining writes it (loss falls by seed-dependent amounts)."""
+    lines = []
+    for e in range(masked_epochs):
+        lines.append({"stage": "masked", "epoch": e, "mask_ratio": 0.9, "loss": 4.0 - e - 0.1 * seed,
+                      "lr": 1e-3 / (e + 1), "temp": 0.07, "seconds": 1.0 + e, "clips_per_s": 10.0})
+        if repeat == e:  # a resumed job redoes an epoch whose checkpoint was lost
+            lines.append({**lines[-1], "loss": 99.0})
+            lines.append({**lines[-2]})
+    for e in range(tune_epochs):
+        lines.append({"stage": "tune", "epoch": e, "mask_ratio": 0.0, "loss": 0.5 - 0.1 * seed,
+                      "lr": 1e-4, "temp": 0.07, "seconds": 10.0 + e, "clips_per_s": 10.0})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_read_log_orders_stages_and_keeps_the_last_repeat(tmp_path):
+    df = read_log(write_log(tmp_path / "log.jsonl", seed=0, repeat=1))
+    assert list(df["x"]) == [1, 2, 3, 4]
+    assert list(df["stage"]) == ["masked"] * 3 + ["tune"]
+    np.testing.assert_allclose(df["loss"], [4.0, 3.0, 2.0, 0.5])
+
+
+def test_read_log_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"stage": "masked", "epoch": 0, "loss": 1.0, "lr": 0.1}\n{"stage": "masked", "epoch": 1}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: missing field 'loss'"):
+        read_log(bad)
+    bad.write_text('{"stage": "masked"\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not valid JSON"):
+        read_log(bad)
+    bad.write_text("")
+    with pytest.raises(ValueError, match=r"bad\.jsonl: empty training log"):
+        read_log(bad)
+
+
+def test_training_curves_one_line_per_seed_and_the_mean(tmp_path):
+    logs = {arm: [write_log(tmp_path / arm / f"seed{s}.jsonl", s) for s in SEEDS] for arm in ("baseline", "minus")}
+    fig = curves_figure(logs, LABELS, synthetic=True)
+    ax_loss, ax_lr = fig.axes
+    assert ax_lr.get_yscale() == "log"
+    labelled = {line.get_label(): line for line in ax_loss.get_lines() if not line.get_label().startswith("_")}
+    assert set(labelled) == {"Baseline (mean of 3 seeds)", "no_mlp & 50% (mean of 3 seeds)"}
+    mean = labelled["Baseline (mean of 3 seeds)"]
+    np.testing.assert_allclose(mean.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(mean.get_ydata(), [3.9, 2.9, 1.9, 0.4])  # mean of seeds 0..2
+    thin = [line for line in ax_loss.get_lines()
+            if line.get_label().startswith("_") and list(line.get_xdata()) == [1, 2, 3, 4]]
+    assert all(line.get_linewidth() < mean.get_linewidth() for line in thin)
+    assert len(thin) == 6  # 2 arms x 3 seeds
+    tune_marks = [line for line in ax_loss.get_lines() if list(line.get_xdata()) == [3.5, 3.5]]
+    assert len(tune_marks) == 2  # the first tuning epoch of each arm
+
+
+def test_training_curves_single_seed_png(tmp_path):
+    logs = {"baseline": [write_log(tmp_path / "b.jsonl", 0)], "minus": [write_log(tmp_path / "m.jsonl", 1, 5, 0)]}
+    png = tmp_path / "figs" / "curves.png"
+    plot_curves(logs, LABELS, png, synthetic=False)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="no training logs for arm 'minus'"):
+        plot_curves({"baseline": logs["baseline"], "minus": []}, LABELS, png, synthetic=False)
+
+
+def test_single_seed_captions_claim_no_interval():
+    df = summarise(make_records(seeds=[0]), ARMS, "baseline")
+    tex = render_latex(df, ARMS, "baseline", LABELS, synthetic=False)
+    page = render_html(df, ARMS, "baseline", LABELS, synthetic=False)
+    for text in (tex, page):
+        assert "no interval where an arm has a single seed" in text
+        assert "Welch" not in text and "paired" not in text and "Student" not in text

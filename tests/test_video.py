@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from viclip.data.render import render_clip
-from viclip.data.video import VideoError, count_frames, read_frames, sample_indices, write_mp4
+from viclip.data.video import (MissingVideoError, Video, VideoError, count_frames, frame_window, read_frames,
+                               sample_indices, write_mp4)
 from viclip.data.world import ClipSpec
 
 BACKENDS = ["decord", "pyav"]
@@ -222,3 +223,58 @@ def test_encoding_is_bit_reproducible(tmp_path):
         first = (tmp_path / f"{s.clip_id}-0.mp4").read_bytes()
         for rep in (1, 2):
             assert (tmp_path / f"{s.clip_id}-{rep}.mp4").read_bytes() == first, s.clip_id
+
+
+# ---------------------------------------------------------------- Video, windows
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_video_reports_frames_and_fps_and_decodes_any_order(clip, backend):
+    path, frames = clip
+    with Video(path, backend) as video:
+        assert video.n_frames == len(frames) and video.fps == 8.0
+        full = video.get()
+        part = video.get(np.array([5, 0, 5, 11]))
+    assert np.array_equal(part, full[[5, 0, 5, 11]])
+    with Video(path, backend) as video:
+        with pytest.raises(VideoError, match=str(path)):
+            video.get(np.array([-1, 2]))
+
+
+def test_pyav_counts_frames_when_the_container_does_not(clip, tmp_path):
+    """Matroska stores no frame count: PyAV decodes to count, and both backends agree."""
+    import subprocess
+
+    import av
+    import imageio_ffmpeg
+
+    path, frames = clip
+    mkv = tmp_path / "clip.mkv"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(path), "-c", "copy", str(mkv)],
+                   check=True)
+    with av.open(str(mkv)) as c:
+        assert c.streams.video[0].frames == 0
+    with Video(mkv, "pyav") as video:
+        assert video.n_frames == len(frames)
+        assert np.array_equal(video.get(np.array([2, 7])), read_frames(path, np.array([2, 7]), "pyav"))
+
+
+def test_missing_and_empty_files_are_missing_video_errors(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for name in ("empty.mp4", "absent.mp4"):
+        for backend in BACKENDS:
+            with pytest.raises(MissingVideoError, match=name):
+                Video(tmp_path / name, backend)
+
+
+def test_frame_window():
+    assert frame_window(80, 8.0, None, None) == (0, 80)
+    assert frame_window(80, 8.0, float("nan"), float("nan")) == (0, 80)
+    assert frame_window(80, 8.0, 0.5, 1.5) == (4, 12)  # timestamps 0.5 .. 1.375 s
+    assert frame_window(80, 8.0, 1.25, None) == (10, 80)
+    assert frame_window(80, 8.0, None, 100.0) == (0, 80)
+    assert frame_window(30, 29.97, 0.1001, 0.2002) == (3, 6)
+    with pytest.raises(VideoError, match="no frame"):
+        frame_window(80, 8.0, 20.0, 21.0, "v.mp4")
+    with pytest.raises(VideoError, match="frame rate"):
+        frame_window(80, 0.0, 1.0, 2.0, "v.mp4")

@@ -1,67 +1,26 @@
 """The workflow end to end through Snakemake, on a reduced config.
 
-One module-scoped run (about a minute on 2 cores) backs several checks: the
-table appears with every metric, a second dry run has nothing to do, and a
-change to one arm reruns only that arm's jobs and the report.
+One session-scoped run (`default_run`, tests/workflow_run.py; a few minutes on
+2 cores) backs several checks: the table appears with every metric, a second
+dry run has nothing to do, and a change to one arm reruns only that arm's
+jobs and the report.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_run import ARMS, planned_jobs, reduced_config, smk
 
 from viclip.eval.catalog import columns
 
-ARMS = ("baseline", "nomask")
 
-
-def reduced_config(repo) -> dict:
-    cfg = yaml.safe_load((repo / "config.yaml").read_text())
-    cfg["seeds"] = [0]
-    cfg["corpus"]["n_clips"] = 96
-    for b in cfg["benchmarks"].values():
-        b["test"] = 12
-        if "train" in b:
-            b["train"] = 16
-    cfg["pretrain"].update(epochs=1, tune_epochs=1, batch_size=16, warmup_steps=1)
-    cfg["finetune"].update(epochs=1, batch_size=8, warmup_steps=1)
-    cfg["arms"] = {a: cfg["arms"][a] for a in ARMS}
-    return cfg
-
-
-def smk(snakemake_bin, repo, workdir, *args, check=True) -> subprocess.CompletedProcess:
-    cmd = [snakemake_bin, "-s", str(repo / "Snakefile"), "--directory", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def planned_jobs(output: str) -> list[tuple[str, str]]:
-    """(rule, wildcards) of each job a dry run lists."""
-    jobs, rule = [], None
-    for line in output.splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
-        if m:
-            rule = m.group(1)
-            jobs.append((rule, ""))
-        m = re.match(r"^wildcards: (.*)$", line.strip())
-        if m and jobs:
-            jobs[-1] = (jobs[-1][0], m.group(1))
-    return jobs
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, repo, snakemake_bin):
-    work = tmp_path_factory.mktemp("workflow")
-    (work / "config.yaml").write_text(yaml.safe_dump(reduced_config(repo)))
-    smk(snakemake_bin, repo, work, "--cores", "2")
-    return work
+@pytest.fixture()
+def finished(default_run):
+    return default_run
 
 
 def test_table_has_every_metric_for_every_arm(finished):

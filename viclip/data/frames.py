@@ -3,11 +3,15 @@
 A dataset's mp4s are decoded once (decord) into one uint8 array
 [N, F, H, W, 3]; training then samples 8 frames per clip from it every
 epoch, as ViCLIP samples from each video file. This trades disk for the
-decoder start-up cost per clip, which dominates for tiny clips.
+decoder start-up cost per clip, which dominates for tiny clips. For real
+benchmarks, `decode_all(size=, num_frames=)` keeps only the evaluation
+frames, already through the test transform, so clips of any size share one
+cache and give the same model input as `VideoClipSource` decoding on the fly.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,34 +20,52 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from viclip.data.loader import decode_eval_frames
+from viclip.data.transforms import MEAN, STD, normalize, resize, rrc_box  # noqa: F401  (MEAN, STD: public)
 from viclip.data.video import VideoError, read_frames, sample_indices
 
-# ViCLIP normalises with ImageNet statistics, not CLIP's (viclip_spec.md §1.7).
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
-
-def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord") -> tuple[np.ndarray, pd.DataFrame, list[dict]]:
+def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord", size: int | None = None,
+               num_frames: int | None = None, eval_resize: str = "squash",
+               workers: int = 1, fallback: bool = False) -> tuple[np.ndarray, pd.DataFrame, list[dict]]:
     """Decode every clip of a manifest.
 
     Returns frames [N_ok, F_max, H, W, 3] (shorter clips padded with their last
     frame, as ViCLIP pads), the manifest rows that decoded (with `n_frames`
     set to the decoded count), and a ledger of failures naming each file.
+
+    The evaluation fast path: `num_frames` keeps only the segment-middle frames
+    (inside the optional `start_s`/`end_s` window columns) and `size` applies
+    the test transform (`eval_resize`), so frames come out [N_ok, T, S, S, 3]
+    whatever each video's size. `workers` threads decode side by side;
+    `fallback` retries a file decord rejects with PyAV.
     """
     root = Path(root)
-    clips, ok_rows, failures = [], [], []
-    for row in tqdm(manifest.itertuples(index=False), total=len(manifest), desc="decode", mininterval=2.0):
+    rows = list(manifest.itertuples(index=False))
+
+    def one(row):
         path = root / row.path
         try:
-            clips.append(read_frames(path, backend=backend))
-            ok_rows.append(row._asdict())
+            if num_frames is None and size is None and not _has_window(row) and not fallback:
+                return read_frames(path, backend=backend)
+            return decode_eval_frames(path, num_frames, size, eval_resize, backend,
+                                      getattr(row, "start_s", None), getattr(row, "end_s", None), fallback)
         except VideoError as exc:
-            failures.append({"clip_id": row.clip_id, "path": str(path), "error": str(exc)})
+            return exc
+
+    clips, ok_rows, failures = [], [], []
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        for row, out in tqdm(zip(rows, pool.map(one, rows)), total=len(rows), desc="decode", mininterval=2.0):
+            if isinstance(out, VideoError):
+                failures.append({"clip_id": row.clip_id, "path": str(root / row.path), "error": str(out)})
+            else:
+                clips.append(out)
+                ok_rows.append(row._asdict())
     if not clips:
         raise VideoError(f"{root}: no clip of {len(manifest)} could be decoded; first error: {failures[0]['error'] if failures else '-'}")
     shapes = {c.shape[1:] for c in clips}
     if len(shapes) > 1:
-        raise VideoError(f"{root}: clips have different frame sizes {sorted(shapes)}")
+        raise VideoError(f"{root}: clips have different frame sizes {sorted(shapes)}; pass size= to resize them")
     f_max = max(len(c) for c in clips)
     out = np.empty((len(clips), f_max, *clips[0].shape[1:]), dtype=np.uint8)
     lengths = []
@@ -56,14 +78,13 @@ def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord"
     return out, kept, failures
 
 
+def _has_window(row) -> bool:
+    return any(v is not None and not pd.isna(v) for v in (getattr(row, "start_s", None), getattr(row, "end_s", None)))
+
+
 def to_model_input(frames: np.ndarray, image_size: int) -> torch.Tensor:
-    """uint8 [B, T, H, W, 3] -> normalised float [B, T, 3, S, S] (bicubic resize, no crop, as ViCLIP tests)."""
-    x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
-    b, t = x.shape[:2]
-    if x.shape[-1] != image_size or x.shape[-2] != image_size:
-        x = F.interpolate(x.flatten(0, 1), size=(image_size, image_size), mode="bicubic", align_corners=False)
-        x = x.view(b, t, 3, image_size, image_size)
-    return (x - MEAN) / STD
+    """uint8 [B, T, H, W, 3] -> normalised float [B, T, 3, S, S] (full-frame bicubic resize, no crop, as ViCLIP tests)."""
+    return normalize(resize(torch.from_numpy(frames).permute(0, 1, 4, 2, 3), image_size))
 
 
 class ClipSampler:
@@ -116,11 +137,4 @@ class ClipSampler:
     @staticmethod
     def _box(h: int, w: int, rng: np.random.Generator) -> tuple[float, float, float, float]:
         """(x1, y1, x2, y2) of a crop with area 0.5-1 and aspect 3/4-4/3, as RandomResizedCrop draws."""
-        for _ in range(10):
-            area = h * w * rng.uniform(0.5, 1.0)
-            ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-            cw, ch = int(round(np.sqrt(area * ratio))), int(round(np.sqrt(area / ratio)))
-            if 0 < cw <= w and 0 < ch <= h:
-                y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-                return float(x0), float(y0), float(x0 + cw), float(y0 + ch)
-        return 0.0, 0.0, float(w), float(h)
+        return tuple(float(v) for v in rrc_box(h, w, rng))

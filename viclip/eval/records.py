@@ -1,12 +1,61 @@
-"""Evaluation records: one JSON per (run, benchmark, protocol); the report reads only these."""
+"""Evaluation records: one JSON per (run, benchmark, protocol); the report reads only these.
+
+A record holds the headline `metrics` (what the table shows), the protocol
+`settings` that produced them, the evaluated checkpoint's sha256, how many
+test videos were used and how many were missing, and the code version. When
+WiSE-FT interpolates (alpha < 1), the trained weights' own result sits beside
+the headline in `metrics_uninterpolated`, which the report does not read.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import subprocess
+from pathlib import Path
+
+import viclip
 from viclip.data.benchmarks.load import Benchmark
 
+UNITS = "fractions in [0, 1]; medr/meanr are 1-based ranks"
 
-def make_record(arm: str, seed: int, bench: Benchmark, protocol: str, metrics: dict, details: dict) -> dict:
-    return {
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict:
+    """viclip.__version__ and the checkout's commit ("unknown" outside a git checkout)."""
+    root = Path(viclip.__file__).resolve().parents[1]
+    commit = "unknown"
+    if (root / ".git").exists():
+        try:
+            out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                 timeout=10, check=True)
+            commit = out.stdout.strip() or "unknown"
+        except (OSError, subprocess.SubprocessError):
+            commit = "unknown"
+    return {"viclip": viclip.__version__, "git_commit": commit}
+
+
+def videos_used(bench: Benchmark) -> dict:
+    split, part = bench.eval_split, bench.test
+    missing = dict(part.missing)
+    return {"split": split, "used": len(part.sampler), "missing": sum(missing.values()), "missing_by_reason": missing}
+
+
+def make_record(arm: str, seed: int, bench: Benchmark, protocol: str, metrics: dict, details: dict, *,
+                settings: dict | None = None, checkpoint: str | Path | None = None,
+                metrics_uninterpolated: dict | None = None) -> dict:
+    """The record of one evaluation. Protocol settings come from `settings` or from details["settings"]."""
+    details = dict(details)
+    settings = {**details.pop("settings", {}), **(settings or {})}
+    record = {
         "arm": arm,
         "seed": seed,
         "run": f"{arm}/seed{seed}",
@@ -15,6 +64,13 @@ def make_record(arm: str, seed: int, bench: Benchmark, protocol: str, metrics: d
         "task": bench.task,
         "synthetic": bool(bench.meta.get("synthetic", False)),
         "metrics": metrics,
+        "settings": settings,
         "details": details,
-        "units": "fractions in [0, 1]; medr/meanr are 1-based ranks",
+        "videos": videos_used(bench),
+        "checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)} if checkpoint else None,
+        "code_version": code_version(),
+        "units": UNITS,
     }
+    if metrics_uninterpolated is not None:
+        record["metrics_uninterpolated"] = metrics_uninterpolated
+    return record

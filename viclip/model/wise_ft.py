@@ -4,6 +4,11 @@ The paper's zero-shot numbers come from `*_wiseft05.sh` runs: 0.5 x the ViCLIP
 checkpoint + 0.5 x the CLIP model it started from, for every shared tensor
 except the temporal position table, which CLIP does not have and which is
 taken from the checkpoint as is (viclip_spec.md §3.4).
+
+The weight is `evaluate.wise_ft_alpha`. Averaging only makes sense towards a
+meaningful init: a CLIP-initialised model (the paper's 0.5) keeps some of
+CLIP's zero-shot robustness; a model trained from scratch would be averaged
+with random weights, so the embedded tiny default uses 1.0 (no averaging).
 """
 
 from __future__ import annotations
@@ -28,3 +33,10 @@ def interpolate(init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
         else:
             out[key] = torch.lerp(init[key].to(t.dtype), t, alpha)
     return out
+
+
+def init_source(cfg, seed: int) -> str:
+    """What the interpolation averages towards, for the record."""
+    if cfg.init == "clip":
+        return f"clip:{cfg.clip_name}:{cfg.clip_pretrained or '-'}"
+    return f"random init, seed {seed}"

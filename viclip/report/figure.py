@@ -30,10 +30,30 @@ def plot_deltas(
     path_png: str | os.PathLike,
     path_pdf: str | os.PathLike,
     synthetic: bool,
+    title: str | None = None,
 ) -> None:
+    """Write ``delta_figure`` as PNG and PDF, each atomically."""
+    fig = delta_figure(summary, arms, baseline, arm_labels, synthetic, title)
+    with atomic_path(path_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=150)
+    # Fixed PDF metadata keeps reruns byte-stable for Snakemake's change detection.
+    with atomic_path(path_pdf) as tmp:
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})
+
+
+def delta_figure(
+    summary: pd.DataFrame,
+    arms: list[str],
+    baseline: str,
+    arm_labels: dict[str, str],
+    synthetic: bool,
+    title: str | None = None,
+) -> Figure:
     """Grouped bars of Δ vs baseline (percentage points) with CI error bars.
 
-    ``summary`` is the long-format frame from ``table.summarise`` (percent).
+    ``summary`` is the long-format frame from ``table.summarise`` (percent);
+    only ``arms`` are drawn, so one ablation's figure passes its own arms.
+    ``title`` (e.g. the ablation's name) leads the figure title.
     """
     cols = columns()
     others = [a for a in arms if a != baseline]
@@ -89,7 +109,8 @@ def plot_deltas(
         ax.text((first + last) / 2, 1.01, name, transform=ax.get_xaxis_transform(),
                 ha="center", va="bottom", fontsize=9.5, fontweight="bold")
 
-    title = "Difference to the baseline per metric (mean over seeds, 95% t-interval)"
+    what = "Difference to the baseline per metric (mean over seeds, 95% t-interval)"
+    title = f"{title}: {what[0].lower()}{what[1:]}" if title else what
     if synthetic:
         title += "\nSynthetic stand-ins: benchmark slots rendered by the embedded synthetic world, not the real datasets"
     ax.set_title(title, fontsize=11, pad=22)
@@ -98,12 +119,7 @@ def plot_deltas(
         fig.legend(loc="outside right upper", fontsize=9, frameon=True)
     else:
         ax.text(0.5, 0.5, "no arms besides the baseline", transform=ax.transAxes, ha="center")
-
-    with atomic_path(path_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=150)
-    # Fixed PDF metadata keeps reruns byte-stable for Snakemake's change detection.
-    with atomic_path(path_pdf) as tmp:
-        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})
+    return fig
 
 
 def _num(value: object) -> float:

@@ -19,8 +19,7 @@ from tqdm import tqdm
 from viclip.data.benchmarks.load import Benchmark
 from viclip.eval.classification import prompts
 from viclip.eval.embed import embed_texts
-from viclip.eval.metrics import topk_accuracy
-from viclip.eval.zeroshot import evaluate_retrieval
+from viclip.eval.finetuned import evaluate_finetuned
 from viclip.model.viclip import ViCLIP
 from viclip.train.optim import adamw, cosine_lr, set_lr
 
@@ -85,17 +84,11 @@ def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, l
             bar.update(1)
         log.write(json.dumps({"task": bench.name, "epoch": epoch, "loss": float(np.mean(losses))}) + "\n")
     bar.close()
-    test = bench.splits["test"]
+    # cfg["evaluate"]: viclip.eval.protocol.finetuned_settings (views, query mode, input sizes); absent, one
+    # view, paragraph queries and the model's own input sizes.
+    metrics, details = evaluate_finetuned(module if classification else None, model, tokenizer, bench,
+                                          cfg.get("evaluate"))
     if classification:
-        module.eval()
-        with torch.no_grad():
-            logits = torch.cat([module(test.sampler.batch(np.arange(i, min(i + 64, len(test.sampler))), train=False).to(dev)).cpu()
-                                for i in range(0, len(test.sampler), 64)])
-        metrics = topk_accuracy(logits, torch.from_numpy(test.labels))
-        details = {"n_queries": len(test.sampler), "n_candidates": len(bench.meta["classes"]), "head": "linear"}
-    else:
-        metrics, sizes = evaluate_retrieval(model, tokenizer, test)
-        details = {"n_queries": sizes["n_texts"], "n_candidates": sizes["n_videos"], **sizes,
-                   "paragraph": bench.meta.get("paragraph", False), "ties": "pessimistic"}
+        details["head"] = "linear"
     details.update({"train_clips": len(train.sampler), "epochs": cfg["epochs"]})
     return module, metrics, details

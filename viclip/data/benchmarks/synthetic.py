@@ -7,8 +7,8 @@
 | msrvtt | MSR-VTT | one caption per video |
 | lsmdc | LSMDC | one movie-description-style caption, partial attributes |
 | msvd | MSVD | several captions per video |
-| didemo | DiDeMo | two events per video, paragraph query |
-| anet | ActivityNet Captions | three events per video, longer paragraph query |
+| didemo | DiDeMo | two events per video, one sentence each (paragraph or sentence queries) |
+| anet | ActivityNet Captions | three events per video, one sentence each (paragraph or sentence queries) |
 
 All clips use held-out (colour, shape) pairs and seeds of their own.
 """
@@ -93,7 +93,7 @@ def retrieval_texts(slot: str, spec: ClipSpec, rng: np.random.Generator, caption
         rest = [
             f"{'finally it' if i == last and i > 0 else 'then it'} {present(e, spec)}." for i, e in enumerate(ev[1:])
         ]
-        return [" ".join([first, *rest])]
+        return [first, *rest]  # sentences in temporal order; paragraph mode joins them with spaces
     raise ValueError(f"{slot} is not a retrieval slot")
 
 
