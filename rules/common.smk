@@ -103,7 +103,9 @@ def bench_dir(bench):
 def arm_train(name):
     """Pretraining settings of one arm: the shared block with the arm's own overrides."""
     arm = config["arms"][name]
-    return canonical({**config["pretrain"], **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}})
+    # `execution` says how a job runs (GPUs, memory), never what it computes.
+    shared = {k: v for k, v in config["pretrain"].items() if k != "execution"}
+    return canonical({**shared, **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}})
 
 
 def arm_train_settings(wildcards):
@@ -132,6 +134,20 @@ def caption_settings(part):
 
 def benchmark_settings(wildcards):
     return canonical(config["benchmarks"][wildcards.bench])
+
+
+def benchmark_decoding(wildcards):
+    """How a benchmark's frame cache is decoded.
+
+    Rendered stand-ins keep every frame at their own size. Real benchmarks are
+    decoded once for all the runs that score them: the segment-middle frames,
+    resized to the model's input as ViCLIP tests, with PyAV retrying what
+    decord rejects.
+    """
+    if wildcards.bench not in REAL_BENCHMARKS:
+        return {}
+    m = config["model"]
+    return {"size": m.get("image_size", 224), "num_frames": m.get("num_frames", 8), "fallback": True}
 
 
 def run_seed(wildcards):

@@ -128,7 +128,11 @@ rule prepare_benchmark:
     wildcard_constraints:
         bench=one_of(REAL_BENCHMARKS),
     input:
-        lambda wildcards: sorted(config["benchmarks"][wildcards.bench]["annotations"].values()),
+        lambda wildcards: [
+            f
+            for key, path in sorted(config["benchmarks"][wildcards.bench]["annotations"].items())
+            for f in user_file(path, f"benchmarks.{wildcards.bench}.annotations.{key}")
+        ],
     output:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
         meta="results/data/benchmarks/{bench}/meta.json",
@@ -148,10 +152,11 @@ rule prepare_benchmark:
 
 
 rule decode_benchmark:
-    wildcard_constraints:
-        bench=one_of(RENDERED_BENCHMARKS),
     input:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
+    params:
+        decode=benchmark_decoding,
+    threads: lambda wildcards: 4 if wildcards.bench in REAL_BENCHMARKS else 1
     output:
         frames="results/data/benchmarks/{bench}/frames.npy",
         index="results/data/benchmarks/{bench}/frames.parquet",

@@ -10,7 +10,9 @@ from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 manifest_path = Path(snakemake.input.manifest)
-frames, kept, failures = decode_all(manifest_path.parent, pd.read_parquet(manifest_path))
+decode = dict(getattr(snakemake.params, "decode", None) or {})  # rule decode_benchmark: {} or the test transform
+frames, kept, failures = decode_all(manifest_path.parent, pd.read_parquet(manifest_path),
+                                    workers=snakemake.threads, **decode)
 with atomic_path(snakemake.output.failures) as tmp:
     pd.DataFrame(failures, columns=["clip_id", "path", "error"]).to_csv(tmp, sep="\t", index=False)
 atomic_parquet(kept, snakemake.output.index)

@@ -25,7 +25,7 @@ def pretraining_flops(model: dict, train: dict, mask_ratio: float, n_clips: int)
     cfg = ViCLIPConfig.from_dict(model)
     total = 0.0
     for stage in stages(train, mask_ratio):
-        pairs = sum(epoch_steps(n_clips, stage.epochs, train["batch_size"])) * train["batch_size"]
+        pairs = sum(epoch_steps(n_clips, stage.epochs, stage.batch_size)) * stage.batch_size
         total += pairs * count(cfg, stage.mask_ratio)["flops_train_step_per_pair"]
     return total
 

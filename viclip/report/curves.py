@@ -40,6 +40,8 @@ def read_log(path: str | os.PathLike) -> pd.DataFrame:
             raise ValueError(f"{path}:{n}: not valid JSON ({err})") from err
         if not isinstance(rec, dict):
             raise ValueError(f"{path}:{n}: expected a JSON object")
+        if rec.get("kind", "epoch") != "epoch":  # step lines (every log_every steps) are not epochs
+            continue
         for key in LOG_FIELDS:
             if key not in rec:
                 raise ValueError(f"{path}:{n}: missing field '{key}'")

@@ -2,29 +2,42 @@
 
 The baseline drops 90% of video tokens in the first stage; the no-mask arm
 runs the identical schedule with ratio 0, so the arms differ in masking only.
-Progress is saved after every epoch (`resume.pt`); a restarted job picks up
-there with the same random streams, so an interrupted run ends bit-identical
-to an uninterrupted one.
+Each stage is an engine phase (`loop.py`) with its own AdamW, global batch,
+warmup and cosine schedule, as the paper's separate unmasked run has. The
+loss is InfoNCE over the global batch with embeddings gathered from every
+rank. Resume points live in `resume/` beside the outputs until the run ends.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Iterator
+from typing import NamedTuple
 
-import numpy as np
 import torch
-from tqdm import tqdm
+from torch import nn
 
-from viclip.data.frames import ClipSampler
-from viclip.io import atomic_torch
-from viclip.runtime import device
 from viclip.model.factory import initial_model
-from viclip.model.viclip import ViCLIPConfig
+from viclip.model.flops import count, vision_tokens
+from viclip.model.viclip import ViCLIP, ViCLIPConfig
+from viclip.runtime import device
 from viclip.train import checkpoint
-from viclip.train.optim import adamw, cosine_lr, set_lr
+from viclip.train.distributed import Dist
+from viclip.train.loop import Options, Phase, fit
+from viclip.train.losses import global_infonce
+from viclip.train.sampling import EpochClips, epoch_order, micro_batches, micro_positions
+from viclip.train.state import ResumeStore
+
+log = logging.getLogger("viclip")
+
+# Keys of `pretrain.execution`: how a run executes, never what it computes.
+EXECUTION = {"checkpoint_every": 0, "log_every": 0, "keep": 2, "loader_workers": 0, "peak_tflops": 0.0,
+             "tensorboard": False, "wandb": False, "deterministic": False}
+LAUNCH_KEYS = {"gpus", "nodes", "nproc", "cpus_per_process", "mem_mb", "runtime_min", "stop_timeout_s"}  # launch.py
 
 
 @dataclass(frozen=True)
@@ -33,20 +46,16 @@ class Stage:
     epochs: float  # fractional epochs subsample the data, as the official code does
     mask_ratio: float
     lr: float
+    batch_size: int  # global batch
 
 
 def stages(train: dict, mask_ratio: float) -> list[Stage]:
-    out = [Stage("masked" if mask_ratio > 0 else "unmasked", train["epochs"], mask_ratio, train["lr"])]
+    out = [Stage("masked" if mask_ratio > 0 else "unmasked", train["epochs"], mask_ratio, train["lr"],
+                 train["batch_size"])]
     if train["tune_epochs"] > 0:
-        out.append(Stage("tune", train["tune_epochs"], 0.0, train["tune_lr"]))
+        out.append(Stage("tune", train["tune_epochs"], 0.0, train["tune_lr"],
+                         train.get("tune_batch_size") or train["batch_size"]))
     return out
-
-
-def optimizer_to(optimizer: torch.optim.Optimizer, dev: torch.device) -> None:
-    for state in optimizer.state.values():
-        for k, v in state.items():
-            if torch.is_tensor(v) and k != "step":
-                state[k] = v.to(dev)
 
 
 def epoch_steps(n_clips: int, epochs: float, batch_size: int) -> list[int]:
@@ -61,88 +70,118 @@ def epoch_steps(n_clips: int, epochs: float, batch_size: int) -> list[int]:
     return [max(int(round(n_clips * f)) // batch_size, 1) for f in fractions]
 
 
-def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, sampler: ClipSampler, tokens: torch.Tensor,
-             seed: int, out_dir: str | Path, log_path: str | Path) -> dict:
-    """Train and write `checkpoint.pt` in out_dir; return a summary of the run."""
+def warmup_steps(train: dict, index: int, steps: list[int], n_clips: int, batch_size: int) -> int:
+    """Stage 0: `warmup_steps`, or `warmup_epochs` of full epochs; tuning: `tune_warmup` of its steps."""
+    if index > 0:
+        return max(int(sum(steps) * train.get("tune_warmup", 0.2) + 1e-9), 1)
+    if train.get("warmup_epochs") is not None:
+        return int(round(train["warmup_epochs"] * epoch_steps(n_clips, 1, batch_size)[0]))
+    return train["warmup_steps"]
+
+
+class ContrastiveModule(nn.Module):
+    """What DDP wraps: both towers and the temperature in one forward, so every trained parameter is in its graph."""
+
+    def __init__(self, model: ViCLIP):
+        super().__init__()
+        self.model = model
+
+    def forward(self, video: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor | None = None):
+        return self.model.encode_video(video, keep=keep), self.model.encode_text(ids), self.model.temperature()
+
+
+class Micro(NamedTuple):
+    inputs: tuple
+    targets: None = None
+
+
+class PretrainTask:
+    global_loss = True
+
+    def __init__(self, model: ViCLIP, source, captions, plan: list[Stage], phases: list[Phase], seed: int):
+        self.model, self.module = model, ContrastiveModule(model)
+        self.source, self.captions, self.plan, self.phases, self.seed = source, captions, plan, phases, seed
+        self.n_patches = vision_tokens(model.cfg, 0.0)["patch_tokens"]
+
+    def batches(self, phase: int, epoch: int, first_step: int, micro: int, dist: Dist, workers: int) -> Iterator[Micro]:
+        stage, steps = self.plan[phase], self.phases[phase].steps[epoch]
+        order = epoch_order(len(self.source), self.seed, phase, epoch)
+        dataset = EpochClips(self.source, self.captions, order, self.seed, phase, epoch, stage.mask_ratio,
+                             self.n_patches)
+        positions = [mb for s in range(first_step, steps)
+                     for mb in micro_positions(s, stage.batch_size, dist.world, dist.rank, micro)]
+        dev = dist.device
+        for video, ids, keep, _ in micro_batches(dataset, positions, workers):
+            yield Micro((video.to(dev, non_blocking=True), ids.to(dev, non_blocking=True),
+                         None if keep is None else keep.to(dev, non_blocking=True)))
+
+    def loss(self, outputs, targets, dist: Dist) -> torch.Tensor:
+        video, text, temp = outputs
+        return global_infonce(video, text, temp, dist)
+
+    def log_values(self) -> dict:
+        return {"temp": float(self.model.temp.detach())}
+
+
+def captions_digest(captions) -> str:
+    if torch.is_tensor(captions):
+        return hashlib.sha1(captions.cpu().numpy().tobytes()).hexdigest()
+    return captions.digest()
+
+
+def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, source, captions, seed: int,
+             out_dir: str | Path, log_path: str | Path, execution: dict | None = None,
+             dist: Dist | None = None) -> dict:
+    """Train and write `checkpoint.pt` in out_dir; return a summary of the run.
+
+    `source`: a clip source (`__len__`, `load(idx, train, rng)`); `captions`:
+    caption token ids by clip index (a [N, L] tensor or `corpus.Captions`).
+    Raises `state.Preempted` after saving a resume point when signalled.
+    """
+    train = {k: v for k, v in train.items() if k != "execution"}
+    unknown = set(execution or {}) - set(EXECUTION) - LAUNCH_KEYS
+    if unknown:
+        raise ValueError(f"pretrain.execution: unknown keys {sorted(unknown)}")
+    run = {**EXECUTION, **(execution or {})}
+    dist = dist or Dist(device=device())
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = initial_model(model_cfg, seed)
-    dev = device()
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=train.get("precision", "fp32") == "bf16")
-    rng = np.random.default_rng(seed)
-    mask_gen = torch.Generator().manual_seed(seed + 1)
     plan = stages(train, mask_ratio)
-    start = {"stage": 0, "epoch": 0, "seconds": 0.0}
-    resume_path = out_dir / "resume.pt"
-    # A resume point only counts for the very same run; any change starts over.
-    fingerprint = json.dumps([model_cfg.to_dict(), train, mask_ratio, seed, len(sampler), int(tokens.sum())], sort_keys=True)
-    optimizer = None
-    state = torch.load(resume_path, map_location="cpu", weights_only=True) if resume_path.exists() else None
-    if state is not None and state.get("fingerprint") != fingerprint:
-        state = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        rng.bit_generator.state = state["rng"]
-        mask_gen.set_state(state["mask_gen"])
-        torch.set_rng_state(state["torch_rng"])
-        start = state["position"]
-    model.to(dev)
-    if state is not None and state["optimizer"] is not None:
-        # None: the saved epoch closed a stage, and the next one starts afresh.
-        optimizer = adamw(model, plan[start["stage"]].lr, train["weight_decay"], train["betas"])
-        optimizer.load_state_dict(state["optimizer"])
-        optimizer_to(optimizer, dev)
-    log = open(log_path, "a")
-    elapsed = start["seconds"]
-    for si in range(start["stage"], len(plan)):
-        stage = plan[si]
-        if optimizer is None:
-            optimizer = adamw(model, stage.lr, train["weight_decay"], train["betas"])
-        steps = epoch_steps(len(sampler), stage.epochs, train["batch_size"])
-        n_epochs = len(steps)
-        total = sum(steps)
-        warmup = train["warmup_steps"] if si == 0 else max(total // 5, 1)
-        first_epoch = start["epoch"] if si == start["stage"] else 0
-        bar = tqdm(total=total, initial=sum(steps[:first_epoch]), desc=f"{stage.name} (mask {stage.mask_ratio})", mininterval=5.0)
-        for epoch in range(first_epoch, n_epochs):
-            t0 = time.perf_counter()
-            steps_per_epoch = steps[epoch]
-            order = rng.permutation(len(sampler))
-            losses = []
-            model.train()
-            for b in range(steps_per_epoch):
-                step = sum(steps[:epoch]) + b
-                set_lr(optimizer, cosine_lr(step, total, stage.lr, warmup, train["min_lr_ratio"]))
-                idx = order[b * train["batch_size"] : (b + 1) * train["batch_size"]]
-                video = sampler.batch(idx, train=True, rng=rng).to(dev, non_blocking=True)
-                with autocast:  # bf16 matmuls where asked; the loss itself is computed in fp32
-                    v = model.encode_video(video, mask_ratio=stage.mask_ratio, generator=mask_gen)
-                    t = model.encode_text(tokens[torch.from_numpy(idx)].to(dev))
-                loss = model.loss(v, t)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-            elapsed += time.perf_counter() - t0
-            record = {"stage": stage.name, "epoch": epoch, "mask_ratio": stage.mask_ratio,
-                      "loss": float(np.mean(losses)), "lr": optimizer.param_groups[0]["lr"],
-                      "temp": float(model.temp.detach()), "seconds": round(elapsed, 3),
-                      "clips_per_s": round(steps_per_epoch * train["batch_size"] / (time.perf_counter() - t0), 1)}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            last = epoch == n_epochs - 1
-            position = {"stage": si + 1 if last else si, "epoch": 0 if last else epoch + 1, "seconds": elapsed}
-            atomic_torch({"model": model.state_dict(), "optimizer": None if last else optimizer.state_dict(),
-                          "rng": rng.bit_generator.state,
-                          "mask_gen": mask_gen.get_state(), "torch_rng": torch.get_rng_state(), "position": position,
-                          "fingerprint": fingerprint},
-                         resume_path)
-        bar.close()
-        optimizer = None
-    log.close()
-    summary = {"seconds": round(elapsed, 2), "stages": [s.__dict__ for s in plan], "final_temp": float(model.temp.detach())}
-    checkpoint.save(out_dir / "checkpoint.pt", model.cpu(), seed=seed, summary={**summary, "device": str(dev)})
-    resume_path.unlink(missing_ok=True)
+    n = len(source)
+    for stage in plan:
+        if stage.batch_size > n:
+            raise ValueError(f"pretrain: {stage.name} batch size {stage.batch_size} exceeds the {n} clips "
+                             "of the corpus")
+    phases = []
+    for i, stage in enumerate(plan):
+        steps = epoch_steps(n, stage.epochs, stage.batch_size)
+        phases.append(Phase(stage.name, tuple(steps), stage.lr, warmup_steps(train, i, steps, n, stage.batch_size),
+                            train["min_lr_ratio"], stage.batch_size,
+                            tokens_per_clip=vision_tokens(model_cfg, stage.mask_ratio)["tokens_vision"]
+                            + model_cfg.context_length,
+                            flops_per_clip=count(model_cfg, stage.mask_ratio)["flops_train_step_per_pair"],
+                            info={"mask_ratio": stage.mask_ratio}))
+    negatives = train.get("negatives", "global")
+    # A resume point counts only for the very same run. With per-micro-batch negatives the process count
+    # and micro-batch change the loss, so they are part of the run; with global negatives they only change
+    # float rounding, and a requeued run may resume on another number or kind of GPU.
+    same = {k: v for k, v in train.items() if negatives == "micro" or k != "micro_batch"}
+    fingerprint = json.dumps([model_cfg.to_dict(), same, mask_ratio, seed, n, captions_digest(captions),
+                              dist.world if negatives == "micro" else None], sort_keys=True)
+    store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
+    opts = Options(weight_decay=train["weight_decay"], betas=tuple(train["betas"]),
+                   precision=train.get("precision", "fp32"), negatives=negatives,
+                   micro_batch=train.get("micro_batch", 0), grad_clip=train.get("grad_clip", 0.0),
+                   checkpoint_every=run["checkpoint_every"], log_every=run["log_every"], keep=run["keep"],
+                   loader_workers=run["loader_workers"], peak_tflops=run["peak_tflops"],
+                   tensorboard=run["tensorboard"], wandb=run["wandb"], deterministic=run["deterministic"])
+    model = initial_model(model_cfg, seed)
+    task = PretrainTask(model, source, captions, plan, phases, seed)
+    result = fit(task, phases, opts, dist, store, log_path, seed, run_name=f"{out_dir.parent.name}/{out_dir.name}")
+    summary = {**result, "stages": [asdict(s) for s in plan], "final_temp": float(model.temp.detach()),
+               "processes": dist.world}
+    if dist.main:
+        checkpoint.save(out_dir / "checkpoint.pt", model.cpu(), seed=seed,
+                        summary={**summary, "device": str(dist.device)})
+        store.clear()
+    dist.barrier()
     return summary

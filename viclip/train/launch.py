@@ -1,0 +1,90 @@
+"""Starting the training processes of one job: in this process, or under torchrun.
+
+`pretrain.execution` decides: `gpus` GPUs per node on `nodes` nodes, or
+`nproc` CPU processes (gloo) when `gpus` is 0. One process trains in the
+job's own process; more run under `python -m torch.distributed.run` (an
+argument list, never a shell). Across nodes, srun starts one torchrun per
+node with a c10d rendezvous on the job's first host (written for Slurm, not
+tested on a real multi-node allocation).
+
+Stopping: SIGTERM or SIGUSR1 must reach torchrun or the workers. Slurm
+signals every process of a job (scancel, the time limit, `--signal=USR1@T`
+without `B:`); a local Snakemake signals the job's process group, which
+torchrun is in. torchrun passes the signal on to the workers (they run in
+sessions of their own) and gives them `stop_timeout_s` before SIGKILL; a
+worker that has the signal twice (from Slurm and from torchrun) stops once:
+it finishes its step, saves a resume point and exits `PREEMPTED_EXIT`. The
+launcher itself ignores the signals and waits, so the job's exit status is
+torchrun's (non-zero after a stop: a failed job, to be retried).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from viclip.train.state import STOP_SIGNALS
+
+RDZV_PORT = 29511
+
+
+def processes(execution: dict) -> tuple[int, int]:
+    """(nodes, processes per node)."""
+    gpus, nodes, nproc = execution.get("gpus", 0), execution.get("nodes", 1), execution.get("nproc", 1)
+    if nodes > 1 and not gpus:
+        raise ValueError("pretrain.execution: nodes > 1 needs gpus > 0")
+    return nodes, gpus if gpus else nproc
+
+
+def job_spec(path: str | Path, **fields) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(fields, indent=1, sort_keys=True))
+    return path
+
+
+def torchrun_command(spec: str | Path, nproc_per_node: int, nodes: int = 1, endpoint: str | None = None,
+                     run_id: str = "viclip", stop_timeout_s: int = 120) -> list[str]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node),
+           "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "--shutdown-timeout", str(stop_timeout_s)]
+    if nodes == 1:
+        cmd += ["--standalone", "--nnodes", "1"]
+    else:
+        if not endpoint:
+            raise ValueError("a multi-node launch needs a rendezvous endpoint")
+        cmd += ["--nnodes", str(nodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", run_id]
+    return cmd + ["-m", "viclip.train.worker", str(spec)]
+
+
+def slurm_command(spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int = 120) -> list[str]:
+    """srun with one torchrun per node of the current Slurm allocation."""
+    if "SLURM_JOB_NODELIST" not in os.environ:
+        raise RuntimeError(f"pretrain.execution.nodes is {nodes}: a multi-node run must run inside a Slurm job")
+    hosts = subprocess.run(["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]], check=True,
+                           capture_output=True, text=True).stdout.split()
+    if len(hosts) < nodes:
+        raise RuntimeError(f"the Slurm allocation has {len(hosts)} nodes, pretrain.execution.nodes asks for {nodes}")
+    run_id = f"viclip-{os.environ.get('SLURM_JOB_ID', 'job')}"
+    torchrun = torchrun_command(spec, nproc_per_node, nodes, f"{hosts[0]}:{RDZV_PORT}", run_id, stop_timeout_s)
+    return ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *torchrun]
+
+
+def run(cmd: list[str], stdout) -> int:
+    """Run the launcher command to its end and return its exit status; stop signals are left to it."""
+    ignored = (*STOP_SIGNALS, signal.SIGINT)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    try:
+        # the child gets default dispositions back for the signals torchrun handles itself
+        child = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.STDOUT, preexec_fn=_default_signals)
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _default_signals() -> None:
+    for sig in (*STOP_SIGNALS, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)

@@ -1,0 +1,116 @@
+"""What a training run reports: the jsonl log, throughput, peak memory, MFU, optional dashboards.
+
+The jsonl log is the record (the report reads it); its lines also travel in
+every resume point, so a resumed run rewrites the log up to its resume point
+and then continues it, and the finished log has each step and epoch once.
+TensorBoard and Weights & Biases are mirrors, used only when enabled in the
+config and importable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from viclip.io import atomic_path
+
+log = logging.getLogger("viclip")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak CUDA memory allocated by tensors on a GPU; the process's peak resident set on a CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class RunLog:
+    """Append-only jsonl that starts from the lines a resume point carried (only the main rank writes)."""
+
+    def __init__(self, path: str | Path, history: list[str], enabled: bool):
+        self.path, self.lines, self.enabled = Path(path), list(history), enabled
+        if enabled:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text("".join(line + "\n" for line in self.lines))
+
+    def write(self, record: dict) -> None:
+        line = json.dumps(record)
+        self.lines.append(line)
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+
+
+class Window:
+    """Clips and wall time since the last reset (for clips/s over a log interval or an epoch)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.clips, self.steps, self.t0 = 0, 0, time.perf_counter()
+
+    def add(self, clips: int) -> None:
+        self.clips += clips
+        self.steps += 1
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def rate(self) -> float:
+        return self.clips / max(self.seconds, 1e-9)
+
+
+def throughput(clips_per_s: float, tokens_per_clip: int, flops_per_clip: float, peak_tflops: float,
+               world: int, device: torch.device) -> dict:
+    """tokens/s, and model FLOPs utilisation where a peak is configured and the work runs on GPUs."""
+    out = {"clips_per_s": round(clips_per_s, 2), "tokens_per_s": round(clips_per_s * tokens_per_clip, 1)}
+    if device.type == "cuda" and peak_tflops > 0:
+        out["mfu"] = round(clips_per_s * flops_per_clip / (peak_tflops * 1e12 * world), 4)
+    return out
+
+
+class Sinks:
+    """Optional TensorBoard / W&B mirrors of the log's numbers."""
+
+    def __init__(self, directory: Path, name: str, fingerprint: str, tensorboard: bool, wandb: bool, enabled: bool):
+        self.tb = self.wb = None
+        if not enabled:
+            return
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                log.warning("execution.tensorboard is on but tensorboard is not installed; not mirroring")
+            else:
+                self.tb = SummaryWriter(str(directory / "tensorboard"))
+        if wandb:
+            try:
+                import wandb as wb
+            except ImportError:
+                log.warning("execution.wandb is on but wandb is not installed; not mirroring")
+            else:
+                run_id = hashlib.sha1(fingerprint.encode()).hexdigest()[:16]  # a resumed job continues the same run
+                self.wb = wb.init(project="viclip-ablations", name=name, id=run_id, resume="allow")
+
+    def scalars(self, step: int, record: dict) -> None:
+        values = {f"{record.get('kind', 'step')}/{k}": v for k, v in record.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+        if self.wb is not None:
+            self.wb.log(values, step=step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+        if self.wb is not None:
+            self.wb.finish()
