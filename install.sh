@@ -2,7 +2,7 @@
 # Set up everything the workflow needs in ./.venv (idempotent: a second run
 # only checks). Options:
 #   --test   also install what the tests need outside Python (pdflatex with
-#            booktabs, via apt-get when run as root or with sudo)
+#            booktabs, headless Chromium; via apt-get when run as root or with sudo)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,7 +43,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ "$want_test" = 1 ] && ! command -v pdflatex >/dev/null; then
-  apt_install texlive-latex-base texlive-latex-recommended
+if [ "$want_test" = 1 ]; then
+  # pdflatex with booktabs compiles the table; headless Chromium renders the HTML report.
+  need=()
+  command -v pdflatex >/dev/null || need+=(texlive-latex-base texlive-latex-recommended)
+  command -v chromium >/dev/null || need+=(chromium)
+  [ ${#need[@]} = 0 ] || apt_install "${need[@]}"
 fi
 echo "install.sh: ready (.venv: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

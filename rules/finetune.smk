@@ -7,7 +7,24 @@
 #             start-up (~3 s) per task, which is most of a tiny fine-tune.
 
 
+# `finetune.execution` sizes the job (GPUs or CPU processes, memory, time,
+# resume-point interval) and is kept out of params, as pretrain's is: it
+# changes how fine-tuning executes, not what it computes.
+
 from viclip.eval.protocol import finetuned_settings
+
+FINETUNE_EXECUTION = config["finetune"].get("execution", {})
+
+
+def finetune_layout():
+    """(nodes, training processes per node, CPU threads per process)."""
+    ex = FINETUNE_EXECUTION
+    return ex.get("nodes", 1), ex.get("gpus", 0) or ex.get("nproc", 1), ex.get("cpus_per_process", 1)
+
+
+def finetune_settings():
+    return canonical({**{k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")},
+                      "evaluate": finetuned_settings(config["evaluate"])})
 
 
 def finetune_params(wildcards):
@@ -28,19 +45,20 @@ if config["finetune"]["jobs"] == "per_task":
             record=["results/eval/{arm}/seed{seed}/{task}-finetuned.json"],
         params:
             plan=finetune_params,
-            finetune=canonical({**{k: v for k, v in config["finetune"].items() if k != "jobs"},
-                                "evaluate": finetuned_settings(config["evaluate"])}),
+            finetune=finetune_settings(),
             train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
             seed=run_seed,
         log:
             "logs/finetune/{arm}-seed{seed}-{task}.log",
         benchmark:
             "benchmarks/finetune/{arm}-seed{seed}-{task}.tsv"
-        threads: 1
+        threads: finetune_layout()[1] * finetune_layout()[2]
         resources:
-            mem_mb=3000,
-            runtime=60,
-            gpu=0,
+            mem_mb=FINETUNE_EXECUTION.get("mem_mb", 3000),
+            runtime=FINETUNE_EXECUTION.get("runtime_min", 60),
+            gpu=FINETUNE_EXECUTION.get("gpus", 0) * finetune_layout()[0],
+            nodes=finetune_layout()[0],
+            cpus_per_task=finetune_layout()[1] * finetune_layout()[2],
         script:
             "../scripts/finetune.py"
 
@@ -57,18 +75,19 @@ else:
             record=expand("results/eval/{{arm}}/seed{{seed}}/{task}-finetuned.json", task=FINETUNE),
         params:
             plan=finetune_params,
-            finetune=canonical({**{k: v for k, v in config["finetune"].items() if k != "jobs"},
-                                "evaluate": finetuned_settings(config["evaluate"])}),
+            finetune=finetune_settings(),
             train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
             seed=run_seed,
         log:
             "logs/finetune/{arm}-seed{seed}.log",
         benchmark:
             "benchmarks/finetune/{arm}-seed{seed}.tsv"
-        threads: 1
+        threads: finetune_layout()[1] * finetune_layout()[2]
         resources:
-            mem_mb=3000,
-            runtime=120,
-            gpu=0,
+            mem_mb=FINETUNE_EXECUTION.get("mem_mb", 3000),
+            runtime=FINETUNE_EXECUTION.get("runtime_min", 120),
+            gpu=FINETUNE_EXECUTION.get("gpus", 0) * finetune_layout()[0],
+            nodes=finetune_layout()[0],
+            cpus_per_task=finetune_layout()[1] * finetune_layout()[2],
         script:
             "../scripts/finetune.py"

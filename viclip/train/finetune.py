@@ -1,94 +1,191 @@
-"""Full fine-tuning of a pretrained model on one benchmark's train split.
+"""Full fine-tuning of a pretrained model on benchmark train splits, on the pretraining engine.
 
 Classification adds a linear head on the video embedding and trains with
 cross-entropy; retrieval continues contrastive training on the benchmark's
-own captions (one random caption of a video per step). Nothing is selected
-on the test split: the last epoch's weights are evaluated.
+own captions (`finetune_tasks.py`). Each task is one engine phase (`loop.fit`):
+AdamW, warmup and cosine schedule, gradient accumulation, one or many
+processes, resume points in `{task}/resume/` (every `checkpoint_every` steps,
+at epoch ends and on SIGTERM/SIGUSR1), the jsonl log. Nothing is selected on
+the test split: the last epoch's weights are evaluated.
+
+`python -m viclip.train.finetune JOB.json` is one fine-tuning process (torchrun
+starts one per rank); `run_job` fine-tunes, evaluates and writes every task of
+a job. A job's resume points stay until all its tasks are written, so a job
+stopped in its third task redoes only the evaluation of the first two.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import sys
+from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from viclip.data.benchmarks.load import Benchmark
+from viclip.data.benchmarks.load import Benchmark, load_benchmark
 from viclip.eval.classification import prompts
 from viclip.eval.embed import embed_texts
 from viclip.eval.finetuned import evaluate_finetuned
+from viclip.eval.records import make_record
+from viclip.io import atomic_json, atomic_torch
+from viclip.model.flops import count, vision_tokens
+from viclip.model.tokenizer import tokenizer_for
 from viclip.model.viclip import ViCLIP
-from viclip.train.optim import adamw, cosine_lr, set_lr
+from viclip.runtime import device
+from viclip.train import launch
+from viclip.train.checkpoint import load_model
+from viclip.train.distributed import Dist, from_env, shutdown
+from viclip.train.finetune_tasks import ClassificationTask, Classifier, RetrievalTask
+from viclip.train.loop import Options, Phase, fit
+from viclip.train.pretrain import EXECUTION, LAUNCH_KEYS
+from viclip.train.state import PREEMPTED_EXIT, Preempted, ResumeStore
+
+__all__ = ["Classifier", "finetune", "run_job"]
+
+log = logging.getLogger("viclip")
+
+MIN_LR_RATIO = 0.01
+# `finetune` keys that say how jobs are split and run, never what they compute
+NOT_TRAINING = {"jobs", "execution", "evaluate"}
 
 
-class Classifier(nn.Module):
-    """The video tower with a linear head initialised from the zero-shot classifier.
+def execution_settings(execution: dict | None) -> dict:
+    unknown = set(execution or {}) - set(EXECUTION) - LAUNCH_KEYS
+    if unknown:
+        raise ValueError(f"finetune.execution: unknown keys {sorted(unknown)}")
+    return {**EXECUTION, **(execution or {})}
 
-    Starting the head at the class-prompt embeddings (scaled by the learned
-    temperature) means fine-tuning starts from the zero-shot solution instead
-    of a random head, which a few hundred clips could not train.
+
+def weights_digest(model: nn.Module) -> str:
+    h = hashlib.sha1()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, out_dir: str | Path,
+             log_path: str | Path, execution: dict | None = None, dist: Dist | None = None,
+             keep_resume: bool = False) -> tuple[nn.Module, dict, dict]:
+    """Train on bench.splits["train"]; return (trained module, test metrics, details).
+
+    The module is the classifier for classification, the model for retrieval;
+    metrics and details are empty on ranks other than the main one. Raises
+    `state.Preempted` after saving a resume point when signalled.
     """
-
-    def __init__(self, model: ViCLIP, class_emb: torch.Tensor):
-        super().__init__()
-        self.model = model
-        self.head = nn.Linear(class_emb.shape[1], class_emb.shape[0])
-        with torch.no_grad():
-            self.head.weight.copy_(class_emb / model.temperature())
-            self.head.bias.zero_()
-
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.head(self.model.encode_video(video))
-
-
-def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, log) -> tuple[nn.Module, dict, dict]:
-    """Train on bench.splits["train"]; return (trained module, test metrics, details)."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    train = bench.splits["train"]
-    dev = next(model.parameters()).device
+    run = execution_settings(execution)
+    dist = dist or Dist(device=device())
+    train = {k: v for k, v in cfg.items() if k not in NOT_TRAINING}
+    split = bench.splits.get("train")
+    if split is None:
+        raise ValueError(f"benchmark {bench.name}: no decoded train split to fine-tune on "
+                         f"(splits: {sorted(bench.splits)})")
+    n = len(split.sampler)
+    bs = min(train["batch_size"], n)
+    steps = (n // bs,) * train["epochs"]
     classification = bench.task == "classification"
+    digest = weights_digest(model)  # before the head: the pretrained weights this run starts from
+    model.to(dist.device)
+    mc = model.cfg
     if classification:
         prompt_emb = embed_texts(model, tokenizer, prompts(bench.meta["classes"], bench.meta["templates"]))
-        class_emb = F.normalize(prompt_emb.view(len(bench.meta["classes"]), len(bench.meta["templates"]), -1).mean(1), dim=-1)
-        module: nn.Module = Classifier(model, class_emb)
+        class_emb = F.normalize(prompt_emb.view(len(bench.meta["classes"]), len(bench.meta["templates"]), -1).mean(1),
+                                dim=-1)
+        task = ClassificationTask(Classifier(model, class_emb), split, bs, seed, steps)
+        flops = count(mc, 0.0)
+        tokens, per_clip = vision_tokens(mc, 0.0)["tokens_vision"], flops["flops_forward_vision"] + flops[
+            "flops_backward_vision"]
     else:
-        module = model
-    if not classification:
-        model.text_encoder.requires_grad_(True)  # fine-tuning updates both towers
-    optimizer = adamw(module, cfg["lr"], cfg["weight_decay"])
-    bs = min(cfg["batch_size"], len(train.sampler))
-    steps_per_epoch = len(train.sampler) // bs
-    total = steps_per_epoch * cfg["epochs"]
-    bar = tqdm(total=total, desc=f"finetune {bench.name}", mininterval=5.0)
-    for epoch in range(cfg["epochs"]):
-        module.train()
-        order = rng.permutation(len(train.sampler))
-        losses = []
-        for b in range(steps_per_epoch):
-            set_lr(optimizer, cosine_lr(epoch * steps_per_epoch + b, total, cfg["lr"], cfg["warmup_steps"], 0.01))
-            idx = order[b * bs : (b + 1) * bs]
-            video = train.sampler.batch(idx, train=True, rng=rng).to(dev)
-            if classification:
-                loss = F.cross_entropy(module(video), torch.from_numpy(train.labels[idx]).long().to(dev))
-            else:
-                texts = [train.texts[i][rng.integers(len(train.texts[i]))] for i in idx]
-                loss = model.loss(model.encode_video(video), model.encode_text(tokenizer(texts).to(dev)))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            bar.update(1)
-        log.write(json.dumps({"task": bench.name, "epoch": epoch, "loss": float(np.mean(losses))}) + "\n")
-    bar.close()
+        task = RetrievalTask(model, tokenizer, split, bs, seed, steps)
+        tokens = vision_tokens(mc, 0.0)["tokens_vision"] + mc.context_length
+        per_clip = count(mc, 0.0)["flops_train_step_per_pair"]
+    phase = Phase("finetune", steps, train["lr"], train["warmup_steps"], MIN_LR_RATIO, bs, tokens_per_clip=tokens,
+                  flops_per_clip=per_clip, info={"task": bench.name})
+    # the same run: settings, starting weights, data; not the process count (a requeued job may get other GPUs)
+    fingerprint = json.dumps([mc.to_dict(), {k: v for k, v in train.items() if k != "micro_batch"}, seed,
+                              bench.name, n, digest], sort_keys=True)
+    out_dir = Path(out_dir)
+    store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
+    opts = Options(weight_decay=train["weight_decay"], precision=train.get("precision", "fp32"),
+                   micro_batch=train.get("micro_batch", 0), grad_clip=train.get("grad_clip", 0.0),
+                   checkpoint_every=run["checkpoint_every"], log_every=run["log_every"], keep=run["keep"],
+                   loader_workers=run["loader_workers"], peak_tflops=run["peak_tflops"],
+                   tensorboard=run["tensorboard"], wandb=run["wandb"], deterministic=run["deterministic"])
+    result = fit(task, [phase], opts, dist, store, log_path, seed,
+                 run_name=f"{out_dir.parent.parent.name}/{out_dir.parent.name}/{bench.name}")
+    if not keep_resume and dist.main:
+        store.clear()
+    module = task.model
+    if not dist.main:
+        return module, {}, {}
     # cfg["evaluate"]: viclip.eval.protocol.finetuned_settings (views, query mode, input sizes); absent, one
     # view, paragraph queries and the model's own input sizes.
     metrics, details = evaluate_finetuned(module if classification else None, model, tokenizer, bench,
                                           cfg.get("evaluate"))
     if classification:
         details["head"] = "linear"
-    details.update({"train_clips": len(train.sampler), "epochs": cfg["epochs"]})
+    details.update({"train_clips": n, "epochs": train["epochs"], "steps": result["steps"]})
     return module, metrics, details
+
+
+def run_job(spec: dict, dist: Dist) -> list[dict]:
+    """Fine-tune, evaluate and write every task of a job spec (what scripts/finetune.py puts in it)."""
+    cfg, execution, summaries = spec["finetune"], spec.get("execution"), []
+    for task, bench_dir, ckpt_path, log_path, record_path in zip(spec["tasks"], spec["bench_dirs"], spec["checkpoints"],
+                                                                spec["train_logs"], spec["records"]):
+        model, _ = load_model(spec["pretrained"])  # every task starts from the pretrained weights
+        tokenizer = tokenizer_for(model.cfg)
+        bench = load_benchmark(bench_dir, model.cfg.num_frames, model.cfg.image_size, spec["train"]["augment"],
+                               spec["train"]["flip"])
+        log.info("fine-tuning %s on %d clips (rank %d/%d, %s)", task, len(bench.splits.get("train", bench.test).sampler),
+                 dist.rank, dist.world, dist.device)
+        module, metrics, details = finetune(model, tokenizer, bench, cfg, spec["seed"], Path(ckpt_path).parent,
+                                            log_path, execution, dist, keep_resume=True)
+        if dist.main:
+            atomic_torch({"model": module.cpu().state_dict(), "config": model.cfg.to_dict(), "task": task}, ckpt_path)
+            atomic_json(make_record(spec["arm"], int(spec["seed"]), bench, "finetuned", metrics, details,
+                                    checkpoint=ckpt_path), record_path)
+            log.info("%s fine-tuned: %s", task, {k: round(v, 4) for k, v in metrics.items()})
+        summaries.append({"task": task, "steps": details.get("steps"), **metrics})
+    if dist.main:  # every task is written: nothing left to resume
+        for ckpt_path in spec["checkpoints"]:
+            ResumeStore(Path(ckpt_path).parent / "resume", "").clear()
+    dist.barrier()
+    return summaries
+
+
+def launch_command(job: str | Path, per_node: int, nodes: int = 1, stop_timeout_s: int = 120) -> list[str]:
+    """torchrun (srun + torchrun across nodes) starting one `python -m viclip.train.finetune JOB` per rank."""
+    module = "viclip.train.finetune"
+    if nodes > 1:
+        return launch.slurm_command(job, per_node, nodes, stop_timeout_s, module)
+    return launch.torchrun_command(job, per_node, stop_timeout_s=stop_timeout_s, module=module)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m viclip.train.finetune JOB.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(argv[0]).read_text())
+    torch.set_num_threads(int(spec.get("threads", 1)))
+    dist = from_env()
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if dist.main else logging.WARNING,
+                        format=f"%(asctime)s rank{dist.rank} %(levelname)s %(message)s", force=True)
+    try:
+        summary = run_job(spec, dist)
+    except Preempted as exc:
+        log.warning("%s", exc)
+        return PREEMPTED_EXIT
+    finally:
+        shutdown(dist)
+    log.info("done: %s", summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,7 +47,8 @@ def job_spec(path: str | Path, **fields) -> Path:
 
 
 def torchrun_command(spec: str | Path, nproc_per_node: int, nodes: int = 1, endpoint: str | None = None,
-                     run_id: str = "viclip", stop_timeout_s: int = 120) -> list[str]:
+                     run_id: str = "viclip", stop_timeout_s: int = 120,
+                     module: str = "viclip.train.worker") -> list[str]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node),
            "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "--shutdown-timeout", str(stop_timeout_s)]
     if nodes == 1:
@@ -56,10 +57,11 @@ def torchrun_command(spec: str | Path, nproc_per_node: int, nodes: int = 1, endp
         if not endpoint:
             raise ValueError("a multi-node launch needs a rendezvous endpoint")
         cmd += ["--nnodes", str(nodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", run_id]
-    return cmd + ["-m", "viclip.train.worker", str(spec)]
+    return cmd + ["-m", module, str(spec)]
 
 
-def slurm_command(spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int = 120) -> list[str]:
+def slurm_command(spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int = 120,
+                  module: str = "viclip.train.worker") -> list[str]:
     """srun with one torchrun per node of the current Slurm allocation."""
     if "SLURM_JOB_NODELIST" not in os.environ:
         raise RuntimeError(f"pretrain.execution.nodes is {nodes}: a multi-node run must run inside a Slurm job")
@@ -68,7 +70,7 @@ def slurm_command(spec: str | Path, nproc_per_node: int, nodes: int, stop_timeou
     if len(hosts) < nodes:
         raise RuntimeError(f"the Slurm allocation has {len(hosts)} nodes, pretrain.execution.nodes asks for {nodes}")
     run_id = f"viclip-{os.environ.get('SLURM_JOB_ID', 'job')}"
-    torchrun = torchrun_command(spec, nproc_per_node, nodes, f"{hosts[0]}:{RDZV_PORT}", run_id, stop_timeout_s)
+    torchrun = torchrun_command(spec, nproc_per_node, nodes, f"{hosts[0]}:{RDZV_PORT}", run_id, stop_timeout_s, module)
     return ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *torchrun]
 
 
