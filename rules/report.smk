@@ -11,7 +11,7 @@ rule report:
     input:
         records=all_records,
         logs=expand("results/runs/{arm}/seed{seed}/log.jsonl", arm=ARMS, seed=SEEDS),
-        index=f"results/data/{CORPUS}/frames.parquet",
+        index=corpus_clips(),
     output:
         tex="results/tables/ablation.tex",
         csv=report(
