@@ -2,7 +2,8 @@
 # Set up everything the workflow needs in ./.venv (idempotent: a second run
 # only checks). Options:
 #   --test   also install what the tests need outside Python (pdflatex with
-#            booktabs, headless Chromium; via apt-get when run as root or with sudo)
+#            booktabs, headless Chromium; via apt-get when run as root or with
+#            sudo; as root also Slurm and munge for tests/test_slurm.py)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -48,6 +49,11 @@ if [ "$want_test" = 1 ]; then
   need=()
   command -v pdflatex >/dev/null || need+=(texlive-latex-base texlive-latex-recommended)
   command -v chromium >/dev/null || need+=(chromium)
+  # tests/test_slurm.py starts its own single-node Slurm (.ci/slurm-up.sh),
+  # which needs root; the packages' own services are not used.
+  if [ "$(id -u)" = 0 ] && ! PATH="$PATH:/usr/sbin" command -v slurmd >/dev/null; then
+    need+=(slurmctld slurmd slurm-client munge)
+  fi
   [ ${#need[@]} = 0 ] || apt_install "${need[@]}"
 fi
 echo "install.sh: ready (.venv: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,10 +1,11 @@
-"""The Slurm profile (profiles/slurm/profile.yaml) parses and plans the workflow.
+"""The Slurm profile (profiles/slurm/) parses, installs, and plans the workflow.
 
-A dry run with the profile needs no Slurm: Snakemake parses the profile,
-validates every `slurm-*` option against the installed executor plugin (an
-unknown one fails with "unrecognized arguments") and evaluates the resources,
-but a dry run never starts the slurm executor, so sbatch, sinfo and sacct need
-not be on PATH. Submitting real jobs is not tested here.
+A dry run with the profile needs no Slurm: Snakemake parses the profile
+(YTE templating included), validates every `slurm-*` option against the
+installed executor plugin (an unknown one fails with "unrecognized
+arguments") and evaluates the resources, but never starts the slurm executor,
+so sbatch and squeue need not be on PATH. Real submissions are tested on a
+local cluster in test_slurm.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import pytest
 import yaml
 
-GPU_RULES = ("pretrain", "finetune", "evaluate_zeroshot")
+GPU_RULES = ("finetune", "evaluate_zeroshot")  # pretrain sizes itself from pretrain.execution
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +28,48 @@ def profile_dir(repo):
 
 @pytest.fixture(scope="module")
 def profile(profile_dir) -> dict:
-    return yaml.safe_load((profile_dir / "profile.yaml").read_text())
+    """The profile as Snakemake reads it (after YTE), with no VICLIP_SLURM_* set."""
+    import yte
+
+    env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("VICLIP_SLURM_")}
+    try:
+        with open(profile_dir / "profile.yaml") as f:
+            return yte.process_yaml(f, require_use_yte=True)
+    finally:
+        os.environ.update(env)
 
 
-def test_profile_parses_with_slurm_executor(profile):
+def test_profile_keys(profile):
     assert profile["executor"] == "slurm"
     assert int(profile["jobs"]) >= 1
-    assert profile["retries"] == 1
+    assert profile["retries"] >= 1                 # resubmit cancelled / timed-out / failed jobs
+    assert profile["slurm-requeue"] is True        # preempted jobs go back to the queue
+    assert profile["slurm-status-command"] == "squeue"  # sacct hangs the plugin without slurmdbd
     assert profile["slurm-keep-successful-logs"] is True
-    # Left at Snakemake's default on purpose: params changes must rerun jobs.
-    assert "rerun-triggers" not in profile
-    for key in ("slurm_partition", "slurm_account", "runtime", "mem_mb"):
-        assert key in profile["default-resources"], key
+    assert "rerun-triggers" not in profile         # params changes must rerun jobs
+    assert "cores" not in profile
+    assert {"runtime", "mem_mb", "cpus_per_task"} <= set(profile["default-resources"])
+    # Unset VICLIP_SLURM_*: no partition or account, so the cluster's defaults apply.
+    assert not {"slurm_partition", "slurm_account", "slurm_extra"} & set(profile["default-resources"])
 
 
-def test_profile_requests_gpus_for_training_and_evaluation(profile):
+def test_partition_account_and_extra_come_from_the_environment(profile_dir, monkeypatch):
+    import yte
+
+    monkeypatch.setenv("VICLIP_SLURM_PARTITION", "gpu")
+    monkeypatch.setenv("VICLIP_SLURM_ACCOUNT", "proj42")
+    monkeypatch.setenv("VICLIP_SLURM_EXTRA", "--qos=normal")
+    with open(profile_dir / "profile.yaml") as f:
+        res = yte.process_yaml(f, require_use_yte=True)["default-resources"]
+    # Quoted, so Snakemake evaluates each to a string, not a Python name.
+    assert (res["slurm_partition"], res["slurm_account"], res["slurm_extra"]) == ("'gpu'", "'proj42'", "'--qos=normal'")
+
+
+def test_gpu_rules_sized_in_the_profile_pretrain_by_the_config(profile):
     res, threads = profile["set-resources"], profile["set-threads"]
+    assert "pretrain" not in res and "pretrain" not in threads
     for rule in GPU_RULES:
         assert res[rule]["gpu"] == 1, rule
-        assert threads[rule] >= 1, rule
-    for rule in ("pretrain", "finetune"):
         for key in ("cpus_per_task", "mem_mb", "runtime"):
             assert key in res[rule], (rule, key)
         assert threads[rule] == res[rule]["cpus_per_task"], rule
@@ -58,18 +81,53 @@ def test_profile_names_only_existing_rules(profile, repo):
     assert named <= rules, named - rules
 
 
-def test_dry_run_with_profile(tmp_path, repo, profile_dir, snakemake_bin):
+def run_install(repo, xdg, *args):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg)}
+    return subprocess.run(["bash", str(repo / "profiles/slurm/install.sh"), *args], env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_install_links_the_profile_once(tmp_path, repo, profile_dir):
+    dest = tmp_path / "snakemake/slurm"
+    first = run_install(repo, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert dest.is_symlink() and dest.resolve() == profile_dir.resolve()
+    again = run_install(repo, tmp_path)
+    assert again.returncode == 0 and "already links" in again.stdout
+
+
+def test_install_keeps_a_users_own_profile(tmp_path, repo, profile_dir):
+    dest = tmp_path / "snakemake/slurm"
+    dest.mkdir(parents=True)
+    (dest / "config.yaml").write_text("executor: slurm\n")
+    refused = run_install(repo, tmp_path)
+    assert refused.returncode != 0 and "--force" in refused.stderr
+    assert (dest / "config.yaml").exists() and not dest.is_symlink()
+    forced = run_install(repo, tmp_path, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert dest.resolve() == profile_dir.resolve()
+    backups = list(tmp_path.glob("snakemake/slurm.bak.*"))
+    assert len(backups) == 1 and (backups[0] / "config.yaml").exists()
+
+
+def test_dry_run_as_typed_from_the_repo_root(tmp_path, repo, snakemake_bin):
+    """`snakemake --cores all --profile slurm` after the set-up step, in a copy of the repository root."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
     for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(repo / name, tmp_path / name)
-    for name in ("rules", "scripts", "configs"):
-        shutil.copytree(repo / name, tmp_path / name)
+        shutil.copy2(repo / name, clone / name)
+    for name in ("rules", "scripts", "configs", "profiles", "report"):
+        if (repo / name).exists():
+            shutil.copytree(repo / name, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
+    xdg = tmp_path / "xdg"
+    assert run_install(clone, xdg).returncode == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VICLIP_SLURM_", "SNAKEMAKE_PROFILE"))}
-    cmd = [snakemake_bin, "-n", "--profile", str(profile_dir), "--directory", str(tmp_path)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    env.update(XDG_CONFIG_HOME=str(xdg), VICLIP_SLURM_PARTITION="gpu")
+    cmd = [snakemake_bin, "--cores", "all", "--profile", "slurm", "-n"]
+    proc = subprocess.run(cmd, cwd=clone, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-4000:]}"
-    assert "Using profile" in out and str(profile_dir) in out
-    assert "This was a dry-run" in out
+    assert "Using profile slurm" in out and "This was a dry-run" in out
 
     # Each job's block lists "rule <name>:" and later its "resources: ..." line.
     resources: dict[str, list[str]] = {}
@@ -84,8 +142,11 @@ def test_dry_run_with_profile(tmp_path, repo, profile_dir, snakemake_bin):
     for gpu_rule in GPU_RULES:
         assert resources.get(gpu_rule), f"no {gpu_rule} job planned"
         assert all("gpu=1" in r for r in resources[gpu_rule]), gpu_rule
-    assert all("cpus_per_task=8" in r for r in resources["pretrain"])
-    # CPU rules keep their own resources and get no GPU.
+    assert all("cpus_per_task=8" in r for r in resources["finetune"])
+    # pretrain: the embedded default trains on the CPU (pretrain.execution.gpus: 0)
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())["pretrain"].get("execution", {})
+    assert all(f"gpu={cfg.get('gpus', 0)}" in r for r in resources["pretrain"])
+    assert all(f"runtime={cfg.get('runtime_min', 120)}" in r for r in resources["pretrain"])
+    # CPU rules keep their own resources and get no GPU; every job gets the partition.
     assert resources.get("decode_corpus") and all("gpu=" not in r for r in resources["decode_corpus"])
-    # The unset placeholder reaches the job literally (so sbatch would reject it, naming the variable).
-    assert "slurm_partition=$VICLIP_SLURM_PARTITION" in resources["pretrain"][0]
+    assert all("slurm_partition=gpu" in r for rs in resources.values() for r in rs)

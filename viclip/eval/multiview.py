@@ -21,7 +21,6 @@ viclip_spec.md §5.1); a classifier head averages the per-view softmax
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,29 +29,9 @@ import torch.nn.functional as F
 from viclip.data.frames import ClipSampler
 from viclip.data.transforms import normalize, view_crops
 from viclip.data.video import view_indices
+from viclip.eval.views import Views  # noqa: F401  (re-exported: callers build views here)
 
 log = logging.getLogger("viclip")
-
-
-@dataclass(frozen=True)
-class Views:
-    clips: int = 1
-    crops: int = 1
-
-    def __post_init__(self):
-        if self.clips < 1 or self.crops < 1:
-            raise ValueError(f"views need at least one clip and one crop, got {self.clips} x {self.crops}")
-
-    @staticmethod
-    def of(d: dict | None) -> Views:
-        return Views(**(d or {}))
-
-    def describe(self) -> dict:
-        return {"clips": self.clips, "crops": self.crops}
-
-    @property
-    def n(self) -> int:
-        return self.clips * self.crops
 
 
 def view_batch(sampler: ClipSampler, idx: np.ndarray, views: Views, num_frames: int) -> torch.Tensor:

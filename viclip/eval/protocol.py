@@ -18,8 +18,8 @@ The embedded config.yaml sets every key, for the tiny synthetic model.
 
 from __future__ import annotations
 
-from viclip.eval.multiview import Views
 from viclip.eval.queries import MODES
+from viclip.eval.views import Views
 
 # viclip_spec.md §5.3: P App. E.1 / Tab. 10, column order matched to UMT-L's configs.
 PAPER_RETRIEVAL_INPUT = {

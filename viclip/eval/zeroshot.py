@@ -13,8 +13,15 @@ from viclip.data.benchmarks.load import Benchmark, Split
 from viclip.eval import dsl
 from viclip.eval.classification import class_scores, prompts
 from viclip.eval.embed import embed_texts, tokenizer_with_length
-from viclip.eval.metrics import (MEDR_RULE, TIE_RULE, per_class_accuracy, recall_metrics, retrieval_metrics,
-                                 retrieval_ranks, topk_accuracy)
+from viclip.eval.metrics import (
+    MEDR_RULE,
+    TIE_RULE,
+    per_class_accuracy,
+    recall_metrics,
+    retrieval_metrics,
+    retrieval_ranks,
+    topk_accuracy,
+)
 from viclip.eval.multiview import Views, embed_video_views
 from viclip.eval.protocol import zeroshot_settings
 from viclip.eval.queries import flatten_texts, video_queries

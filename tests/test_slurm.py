@@ -1,0 +1,359 @@
+"""The workflow on a real single-node Slurm cluster, through `snakemake --profile slurm`.
+
+A throwaway cluster (.ci/slurm-up.sh: munged, slurmctld, slurmd, fake GPUs,
+no slurmdbd) runs a reduced config from a copy of the repository, submitted by
+the real executor plugin with sbatch, as a user would after the profile's
+one-time set-up (profiles/slurm/install.sh). During that one run the test
+interferes with both training jobs once each has written a resume point:
+
+- baseline: `scancel`. Slurm reports CANCELLED, the profile's `retries`
+  submit the job again as a new Slurm job, and training resumes;
+- nomask: `scontrol requeue`, what preemption or a node failure does under
+  the profile's `slurm-requeue`: the same Slurm job runs again and resumes.
+
+The cluster's daemons are stopped by their PIDs afterwards, whatever happens.
+Needs root and Debian's Slurm packages (`bash install.sh --test` installs
+them); skips without them unless VICLIP_REQUIRE_SLURM=1 (CI), which turns the
+skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ARMS = ("baseline", "nomask")
+ACTIONS = {"baseline": "cancel", "nomask": "requeue"}
+PRETRAIN_EPOCHS = 2
+# The training job's size comes from the config (pretrain.execution), not the profile.
+EXECUTION = {"gpus": 1, "nodes": 1, "cpus_per_process": 2, "mem_mb": 3000, "runtime_min": 30,
+             "checkpoint_every": 2, "log_every": 1}
+WORKFLOW_TIMEOUT_S = 1200
+DAEMONS = ("slurmd", "slurmctld", "munged")
+SLURM_BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
+# What a clone holds: everything but git-ignored outputs and caches (top level, as in .gitignore).
+NOT_IN_A_CLONE = {".git", ".venv", "results", "logs", "benchmarks", ".snakemake", ".pytest_cache", ".ruff_cache",
+                  "build"}
+
+
+def missing_prerequisite() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return "the local Slurm cluster needs Linux"
+    if os.geteuid() != 0:
+        return "starting slurmd needs root"
+    path = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
+    missing = [b for b in SLURM_BINARIES if shutil.which(b, path=path) is None]
+    if missing:
+        return (f"Slurm is not installed ({', '.join(missing)} missing); "
+                "`bash install.sh --test` installs it as root on Debian/Ubuntu")
+    if os.path.exists("/etc/slurm/slurm.conf"):
+        return "/etc/slurm/slurm.conf exists: a real Slurm (or another test cluster) runs here"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster(repo):
+    reason = missing_prerequisite()
+    if reason:
+        if os.environ.get("VICLIP_REQUIRE_SLURM") == "1":
+            pytest.fail(f"VICLIP_REQUIRE_SLURM=1 but {reason}")
+        pytest.skip(reason)
+    # Short path: munged's socket lives here and Unix socket paths are capped at 108 bytes.
+    state = Path(tempfile.mkdtemp(prefix="viclip-slurm-", dir="/tmp"))
+    env = {**os.environ, "SLURM_CTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port()),
+           "PATH": os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"}
+    env.pop("SLURM_CONF", None)
+    t0 = time.perf_counter()
+    try:
+        up = subprocess.run(["bash", str(repo / ".ci/slurm-up.sh"), str(state)], env=env,
+                            capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, f"slurm-up.sh failed:\n{up.stdout}\n{up.stderr}"
+        yield {"dir": state, "start_s": time.perf_counter() - t0,
+               "env": {**env, "SLURM_CONF": str(state / "slurm.conf")}}
+    finally:
+        pids = {name: read_pid(state / "run" / f"{name}.pid") for name in DAEMONS}
+        down = subprocess.run(["bash", str(repo / ".ci/slurm-down.sh"), str(state)], env=env,
+                              capture_output=True, text=True, timeout=120)
+        alive = {name: pid for name, pid in pids.items() if pid and pid_alive(pid)}
+        if not alive:
+            shutil.rmtree(state, ignore_errors=True)
+        assert down.returncode == 0 and not alive, f"daemons left running: {alive}\n{down.stdout}\n{down.stderr}"
+        assert not os.path.lexists("/etc/slurm/slurm.conf"), "slurm-down.sh left /etc/slurm/slurm.conf behind"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def reduced_config(repo) -> dict:
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    cfg["seeds"] = [0]
+    cfg["corpus"]["n_clips"] = 96
+    for b in cfg["benchmarks"].values():
+        b["test"] = 12
+        if "train" in b:
+            b["train"] = 16
+    cfg["pretrain"].update(epochs=PRETRAIN_EPOCHS, tune_epochs=1, batch_size=16, warmup_steps=1)
+    cfg["pretrain"]["execution"] = {**cfg["pretrain"].get("execution", {}), **EXECUTION}
+    cfg["finetune"].update(epochs=1, batch_size=8, warmup_steps=1)
+    cfg["arms"] = {a: cfg["arms"][a] for a in ARMS}
+    return cfg
+
+
+def repo_copy(repo: Path, dest: Path) -> Path:
+    """What a user's clone holds, with the reduced config as its config.yaml."""
+    caches = shutil.ignore_patterns("__pycache__", "*.egg-info")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        top = NOT_IN_A_CLONE if Path(folder) == repo else set()
+        return set(caches(folder, names)) | (top & set(names))
+
+    shutil.copytree(repo, dest, ignore=ignore, symlinks=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(reduced_config(repo)))
+    return dest
+
+
+@dataclass
+class Interference:
+    arm: str
+    action: str
+    job_id: str
+    steps_before: int  # the last optimizer step the run had logged when it was interrupted
+    final: str = ""  # `scontrol show job -o` after the workflow ended
+
+
+@dataclass
+class SlurmRun:
+    work: Path
+    returncode: int
+    output: str
+    wall_s: float
+    jobs: dict[str, str] = field(default_factory=dict)  # Slurm id -> `scontrol show job -o` while it ran
+    interferences: dict[str, Interference] = field(default_factory=dict)
+
+
+def slurm(cluster, *args: str) -> str:
+    proc = subprocess.run(list(args), env=cluster["env"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr}"
+    return proc.stdout
+
+
+def train_log(work: Path, arm: str) -> Path:
+    return work / "results/runs" / arm / "seed0/log.jsonl"
+
+
+def log_records(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line being written
+            break
+    return out
+
+
+def last_step(records: list[dict]) -> int:
+    return max((r["step"] for r in records if r.get("kind") == "step"), default=0)
+
+
+def has_resume_point(run_dir: Path) -> bool:
+    return any((run_dir / "resume").glob("step-*.pt"))
+
+
+def comment_of(rule: str, *wildcards: str) -> str:
+    """The plugin's job comment: rule_<rule>_wildcards_<wildcard values joined by _>."""
+    return f"rule_{rule}_wildcards_{'_'.join(wildcards)}"
+
+
+def interfere(cluster, work: Path, arm: str, running: dict[str, str]) -> Interference | None:
+    """Cancel or requeue the arm's training job once it has a resume point."""
+    job_id = next((j for j, c in running.items() if c == comment_of("pretrain", arm, "0")), None)
+    records = log_records(train_log(work, arm))
+    if job_id is None or not has_resume_point(train_log(work, arm).parent) or last_step(records) < 2:
+        return None
+    if ACTIONS[arm] == "cancel":
+        slurm(cluster, "scancel", job_id)
+    else:
+        slurm(cluster, "scontrol", "requeue", job_id)
+        # A requeued job may start again only after ~2 min (BeginTime); a real
+        # scheduler would wait as long. Let it start now.
+        for _ in range(100):
+            if "PENDING" in slurm(cluster, "squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"):
+                break
+            time.sleep(0.2)
+        slurm(cluster, "scontrol", "update", f"JobId={job_id}", "StartTime=now")
+    return Interference(arm, ACTIONS[arm], job_id, last_step(records))
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, repo, snakemake_bin, tmp_path_factory) -> SlurmRun:
+    base = tmp_path_factory.mktemp("slurm")
+    work = repo_copy(repo, base / "clone")
+    xdg = base / "xdg"
+    env = {k: v for k, v in cluster["env"].items() if not k.startswith(("VICLIP_SLURM_", "SNAKEMAKE_PROFILE"))}
+    env.update(XDG_CONFIG_HOME=str(xdg), PATH=f"{Path(snakemake_bin).parent}{os.pathsep}{env['PATH']}")
+    setup = subprocess.run(["bash", str(work / "profiles/slurm/install.sh")], env=env, capture_output=True, text=True)
+    assert setup.returncode == 0, setup.stderr
+    assert (xdg / "snakemake/slurm").resolve() == (work / "profiles/slurm").resolve()
+
+    # The README's command, from the clone's root; the extra flags only poll
+    # more often than one should on a shared cluster.
+    cmd = [snakemake_bin, "--cores", "all", "--profile", "slurm",
+           "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
+    out_path = base / "snakemake.out"
+    run = SlurmRun(work, -1, "", 0.0)
+    t0 = time.perf_counter()
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None and time.perf_counter() - t0 < WORKFLOW_TIMEOUT_S:
+                running = {}
+                for line in slurm(cluster, "squeue", "-h", "-t", "running", "-o", "%i %k").splitlines():
+                    job_id, _, comment = line.partition(" ")
+                    running[job_id] = comment
+                    if job_id not in run.jobs:
+                        run.jobs[job_id] = slurm(cluster, "scontrol", "show", "job", "-o", job_id)
+                for arm in ARMS:
+                    if arm not in run.interferences and (hit := interfere(cluster, work, arm, running)):
+                        run.interferences[arm] = hit
+                time.sleep(0.3)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # the plugin cancels its Slurm jobs on SIGINT
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    run.wall_s = time.perf_counter() - t0
+    run.returncode, run.output = proc.returncode, out_path.read_text()
+    for hit in run.interferences.values():  # the state Slurm ended the job in, restarts included
+        hit.final = slurm(cluster, "scontrol", "show", "job", "-o", hit.job_id)
+    print(f"\nslurm: cluster up in {cluster['start_s']:.1f} s; workflow on Slurm {run.wall_s:.0f} s "
+          f"({len(run.jobs)} Slurm jobs)")
+    return run
+
+
+def failure_context(run: SlurmRun) -> str:
+    logs = sorted((run.work / ".snakemake/slurm_logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)
+    tails = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in logs[-3:])
+    return f"snakemake output:\n{run.output[-5000:]}\n{tails}"
+
+
+def jobs_of(run: SlurmRun, rule: str) -> list[str]:
+    return [info for info in run.jobs.values() if f"Comment=rule_{rule}_wildcards_" in info]
+
+
+def test_profile_found_by_name_and_table_appears(slurm_run):
+    assert slurm_run.returncode == 0, failure_context(slurm_run)
+    assert "Using profile slurm" in slurm_run.output
+    assert r"\toprule" in (slurm_run.work / "results/tables/ablation.tex").read_text()
+    summary = pd.read_csv(slurm_run.work / "results/tables/ablation.csv")
+    assert set(summary["arm"]) == set(ARMS)
+    assert summary["mean"].notna().all()
+
+
+def test_status_polling_works_without_slurmdbd(slurm_run, cluster):
+    """sacct fails on this cluster (no accounting), which hangs the plugin's default; squeue does not."""
+    sacct = subprocess.run(["sacct", "-X"], env=cluster["env"], capture_output=True, text=True)
+    assert sacct.returncode != 0 and "accounting storage is disabled" in sacct.stdout + sacct.stderr
+    assert slurm_run.returncode == 0, failure_context(slurm_run)
+
+
+def test_every_rule_ran_as_slurm_jobs(slurm_run):
+    rules = {p.name.removeprefix("rule_") for p in (slurm_run.work / ".snakemake/slurm_logs").iterdir()}
+    assert {"render_corpus", "decode_corpus", "fuse", "pretrain", "evaluate_zeroshot", "finetune", "report"} <= rules
+    assert all(re.search(r"\bRequeue=1\b", info) for info in slurm_run.jobs.values())  # slurm-requeue
+
+
+def test_jobs_get_their_gpus_cpus_memory_and_time(slurm_run):
+    """pretrain sized by the config's pretrain.execution, the GPU evaluation rules by the profile."""
+    expected = {  # rule: (CPUs, memory, time limit, GPUs)
+        "pretrain": (2, "3000M", "00:30:00", 1),
+        "finetune": (8, "32000M", "08:00:00", 1),
+        "evaluate_zeroshot": (4, "16000M", "02:00:00", 1),
+        "render_corpus": (1, None, None, 0),
+    }
+    for rule, (cpus, mem, limit, gpus) in expected.items():
+        infos = jobs_of(slurm_run, rule)
+        assert infos, f"no {rule} job seen running"
+        for info in infos:
+            assert re.search(rf"\bNumCPUs={cpus}\b", info), info
+            assert mem is None or f"mem={mem}" in info, info
+            assert limit is None or f"TimeLimit={limit}" in info, info
+            # Seen RUNNING, so Slurm granted what the job asked for.
+            asked = re.search(r"TresPerJob=gres:gpu:(\d+)", info)
+            assert (int(asked.group(1)) if asked else 0) == gpus, info
+
+
+def assert_resumed(run: SlurmRun, arm: str) -> None:
+    """The attempt after the interruption resumed from the resume point written when Slurm stopped it."""
+    hit = run.interferences.get(arm)
+    assert hit is not None, f"the {arm} training job was never interrupted\n{failure_context(run)}"
+    assert run.returncode == 0, failure_context(run)
+    text = (run.work / f"logs/pretrain/{arm}-seed0.log").read_text()  # the last attempt's log
+    resumed = re.findall(r"resuming from \S*step-(\d+)\.pt", text)
+    assert resumed, f"{arm}: the rerun started from scratch:\n{text[-3000:]}"
+    records = log_records(train_log(run.work, arm))
+    total = last_step(records)
+    # The rerun continued from the newest step the first attempt reached (it
+    # saves on SIGTERM), not from an earlier resume point, and had work left.
+    assert hit.steps_before <= int(resumed[0]) < total, (hit.steps_before, resumed, total)
+    epochs = [(r["stage"], r["epoch"]) for r in records if r.get("kind") == "epoch"]
+    first = "masked" if arm == "baseline" else "unmasked"
+    assert epochs == [(first, e) for e in range(PRETRAIN_EPOCHS)] + [("tune", 0)], epochs
+    assert (run.work / "results/runs" / arm / "seed0/checkpoint.pt").exists()
+
+
+def test_cancelled_training_job_is_resubmitted_and_resumes(slurm_run):
+    assert_resumed(slurm_run, "baseline")
+    hit = slurm_run.interferences["baseline"]
+    assert "JobState=CANCELLED" in hit.final, hit.final
+    attempts = [p.stem for p in (slurm_run.work / ".snakemake/slurm_logs/rule_pretrain/baseline_0").glob("*.log")]
+    assert hit.job_id in attempts and len(attempts) == 2, f"expected the cancelled job and its resubmission: {attempts}"
+
+
+def test_requeued_training_job_resumes_under_the_same_job(slurm_run):
+    assert_resumed(slurm_run, "nomask")
+    hit = slurm_run.interferences["nomask"]
+    assert "JobState=COMPLETED" in hit.final and "Restarts=1" in hit.final, hit.final
+    attempts = [p.stem for p in (slurm_run.work / ".snakemake/slurm_logs/rule_pretrain/nomask_0").glob("*.log")]
+    assert attempts == [hit.job_id], attempts
