@@ -100,6 +100,7 @@ class ClipSampler:
         self.frames, self.lengths = frames, np.asarray(lengths)
         self.num_frames, self.image_size = num_frames, image_size
         self.augment, self.flip = augment, flip
+        self.files = None  # real benchmarks: viclip.data.loader.FileViews, for views beyond the cache
 
     def __len__(self) -> int:
         return len(self.frames)

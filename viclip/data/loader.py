@@ -335,3 +335,31 @@ class VideoClipSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class FileViews:
+    """Multi-view test input read from a benchmark's video files, for views a frame cache cannot give.
+
+    A real benchmark's cache holds only the segment-middle frames, resized:
+    more temporal clips, spatial crops or another frame count come from the
+    files. Every file here decoded once already (the cache lists only those),
+    so a failure now is an error naming the file, never a substitute clip: an
+    evaluation must score the videos it says it scores.
+    """
+
+    def __init__(self, root: str | Path, rows: pd.DataFrame, image_size: int, workers: int = 1):
+        self.root, self.rows, self.image_size, self.workers = Path(root), rows.reset_index(drop=True), image_size, workers
+        self._sources: dict[int, VideoClipSource] = {}
+
+    def views(self, idx: np.ndarray, clips: int, crops: int, num_frames: int) -> torch.Tensor:
+        if num_frames not in self._sources:
+            self._sources[num_frames] = VideoClipSource.from_manifest(
+                self.root, self.rows, num_frames, self.image_size, augment=False, workers=self.workers,
+                max_fail_fraction=1.0)
+        x, used = self._sources[num_frames].views(np.asarray(idx), clips, crops)
+        bad = [int(i) for i, u in zip(idx, used) if i != u]
+        if bad:
+            raise VideoError(f"{self.root / str(self.rows['path'].iloc[bad[0]])}: failed to decode for multi-view "
+                             f"testing though it decoded for the cache ({len(bad)} such videos in this batch)")
+        return x
+

@@ -35,7 +35,14 @@ log = logging.getLogger("viclip")
 
 
 def view_batch(sampler: ClipSampler, idx: np.ndarray, views: Views, num_frames: int) -> torch.Tensor:
-    """Normalised [B, clips * crops, T, 3, S, S] (clip-major) from a decoded-frame cache."""
+    """Normalised [B, clips * crops, T, 3, S, S] (clip-major) from a decoded-frame cache.
+
+    A cache of a real benchmark keeps only what 1 x 1 testing reads; other
+    views come from its files (`sampler.files`, viclip.data.loader.FileViews).
+    """
+    files = getattr(sampler, "files", None)
+    if files is not None and (views.n > 1 or num_frames != sampler.frames.shape[1]):
+        return files.views(idx, views.clips, views.crops, num_frames)
     out = []
     for i in idx:
         n = int(sampler.lengths[i])
@@ -48,7 +55,7 @@ def view_batch(sampler: ClipSampler, idx: np.ndarray, views: Views, num_frames: 
 def iter_views(sampler: ClipSampler, views: Views, num_frames: int | None = None, batch_size: int = 64):
     """Yield (video ids, [B, V, T, 3, S, S] views) batch by batch."""
     num_frames = num_frames or sampler.num_frames
-    if views.clips > 1 and int(np.max(sampler.lengths)) <= num_frames:
+    if views.clips > 1 and int(np.max(sampler.lengths)) <= num_frames and getattr(sampler, "files", None) is None:
         log.warning("every cached clip holds at most %d frames: its %d temporal views repeat the same frames "
                     "(multi-clip testing needs whole videos in the cache)", num_frames, views.clips)
     for start in range(0, len(sampler), batch_size):

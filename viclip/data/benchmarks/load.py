@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from viclip.data.frames import ClipSampler
+from viclip.data.loader import FileViews
 from viclip.eval.queries import video_queries
 
 
@@ -103,6 +104,8 @@ def load_benchmark(root: str | Path, num_frames: int, image_size: int, augment: 
         sel = np.flatnonzero(rows["split"].to_numpy() == split)
         part = rows.iloc[sel]
         sampler = ClipSampler(np.asarray(frames[sel]), part["n_frames"].to_numpy(), num_frames, image_size, augment, flip)
+        if not meta.get("synthetic", False):
+            sampler.files = FileViews(root, part, image_size)  # views the segment-middle cache cannot give
         missing = {"not_in_local_copy": int(meta.get("counts", {}).get(split, {}).get("videos_missing", 0)),
                    "failed_to_decode": undecoded.get(split, 0)}
         if meta["task"] == "classification":
