@@ -121,17 +121,6 @@ def arm_captions(wildcards):
     return f"results/captions/{CORPUS}/{variant}.parquet"
 
 
-def caption_settings(part):
-    """The captions keys one variant reads: other keys' changes leave it alone."""
-    c = config["captions"]
-    base = {"backend": c["backend"], "seed": c["seed"]}
-    if part == "coarse":
-        return canonical({**base, "noise": {"coarse": c["noise"]["coarse"]}})
-    if part == "frames":
-        return canonical({**base, "frames_per_clip": c["frames_per_clip"], "noise": {"frames": c["noise"]["frames"]}})
-    return canonical({**base, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}})
-
-
 def benchmark_settings(wildcards):
     return canonical(config["benchmarks"][wildcards.bench])
 

@@ -6,19 +6,14 @@ computes, so changing it must not rerun finished fine-tuning. Several
 processes run under torchrun, one `python -m viclip.train.finetune` each.
 """
 
-import sys
-import tempfile
 from pathlib import Path
 
 from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 
-from viclip.runtime import device  # noqa: E402  (after logging is set up)
-from viclip.train import launch  # noqa: E402
-from viclip.train.distributed import Dist  # noqa: E402
-from viclip.train.finetune import launch_command, run_job  # noqa: E402
-from viclip.train.state import PREEMPTED_EXIT, Preempted  # noqa: E402
+from viclip.train import launch  # noqa: E402  (after logging is set up)
+from viclip.train.finetune import run_job  # noqa: E402
 
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 execution = dict(snakemake.config["finetune"].get("execution", {}))
@@ -32,22 +27,4 @@ for path in spec["checkpoints"]:
 log.info("arm %s seed %s: fine-tuning %s on %d node(s) x %d process(es)", w.arm, p.seed, ", ".join(spec["tasks"]),
          nodes, per_node)
 
-if nodes * per_node == 1:
-    try:
-        summary = run_job(spec, Dist(device=device()))
-    except Preempted as exc:
-        log.warning("%s; exiting %d so the job is retried", exc, PREEMPTED_EXIT)
-        sys.exit(PREEMPTED_EXIT)
-    log.info("done: %s", summary)
-else:
-    work = Path(spec["checkpoints"][0]).parent
-    with tempfile.TemporaryDirectory(dir=work, prefix=".job-") as tmp:
-        job = launch.job_spec(Path(tmp) / "job.json", **spec)
-        cmd = launch_command(job, per_node, nodes, execution.get("stop_timeout_s", 120))
-        log.info("launching %s", " ".join(cmd))
-        sys.stdout.flush()
-        rc = launch.run(cmd, sys.stdout)
-    if rc:
-        log.error("fine-tuning processes exited with status %d", rc)
-        sys.exit(rc)
-    log.info("done")
+launch.run_here_or_torchrun(spec, execution, run_job, "viclip.train.finetune", Path(spec["checkpoints"][0]).parent)

@@ -7,13 +7,20 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from viclip.captions import backends
 from viclip.captions.base import Clip
-from viclip.captions.coarse import coarse_captions
-from viclip.captions.frames import frame_captions
-from viclip.captions.fused import fuse
+from viclip.captions.cache import CaptionCache, digest
+from viclip.captions.coarse import coarse_captions, coarse_table, coarse_task
+from viclip.captions.frames import frame_captions, frames_table, frames_task
+from viclip.captions.fused import fuse, fused_captions
+from viclip.captions.io import (VARIANT_COLUMNS, VARIANT_SCHEMAS, check_variant, gather_variant, read_clips,
+                                write_variant)
+from viclip.captions.settings import ExecutionSettings
+from viclip.captions.shards import Runner, caption_images, shard_of, shard_tag
+from viclip.captions.stats import length_stats, variant_stats
 from viclip.captions.summary import summary_captions
 from viclip.captions.synthetic import (
     SyntheticImageCaptioner,
@@ -250,6 +257,8 @@ def test_backends_build_from_config():
     assert backends.summarizer(cfg).keep_colour == 1.0
     with pytest.raises(ValueError, match="blip2"):
         backends.summarizer({**cfg, "backend": "blip2"})
+    with pytest.raises(ValueError, match="captions.hf.summarizer: missing"):
+        backends.summarizer({**cfg, "backend": "hf"})
 
 
 # ---------------------------------------------------------------- fusion
@@ -287,3 +296,160 @@ def test_fuse_raises_on_duplicate_clip_ids():
     summary = pd.DataFrame({"clip_id": ["a"], "caption": ["s"]})
     with pytest.raises(ValueError):
         fuse(coarse, summary)
+
+
+def test_fusion_rules_by_name():
+    coarse = pd.DataFrame({"clip_id": ["a"], "caption": ["a red circle."]})
+    summary = pd.DataFrame({"clip_id": ["a"], "caption": ["the circle grows"]})
+    assert fused_captions("concat", coarse, summary)["caption"].tolist() == ["a red circle. the circle grows"]
+    with pytest.raises(ValueError, match="unknown rule 'longest'"):
+        fused_captions("longest", coarse, summary)
+    frames = pd.DataFrame({"clip_id": ["a"], "frame_indices": [[1]], "captions": [["x"]]})
+    with pytest.raises(ValueError, match="needs a language model"):
+        fused_captions("summary_prompted", coarse, frames=frames, summarizer=SyntheticSummarizer(0.0, 1.0, 0))
+
+
+# ---------------------------------------------------------------- shards, the driver and the cache
+
+
+@pytest.mark.parametrize("n_shards", [1, 2, 3, 7, 10])
+def test_shards_cover_the_corpus_once_in_order(n_shards):
+    items = list(range(23))
+    parts = [shard_of(items, n_shards, k) for k in range(n_shards)]
+    assert [x for part in parts for x in part] == items
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    with pytest.raises(ValueError):
+        shard_of(items, n_shards, n_shards)
+    assert shard_tag(2, 5) == "s2of5" and shard_tag(0, 1, "synthetic") == "synthetic.s0of1"
+
+
+def test_an_empty_shard_writes_empty_tables(tmp_path):
+    fr = SyntheticImageCaptioner("frame", 0.0, 1)
+    out = caption_images([], [coarse_task(SyntheticImageCaptioner("coarse", 0.0, 1)), frames_task(fr, 4)], Runner())
+    tables = {"coarse": coarse_table([], out["coarse"]), "frames": frames_table([], out["frames"])}
+    tables["summary"] = summary_captions(tables["frames"], SyntheticSummarizer(0.0, 1.0, 1))
+    tables["fused"] = fuse(tables["coarse"], tables["summary"])
+    for name, df in tables.items():
+        assert tuple(df.columns) == VARIANT_COLUMNS[name] and len(df) == 0
+        write_variant(df, name, tmp_path / f"{name}.parquet")
+        assert pq.read_schema(tmp_path / f"{name}.parquet").remove_metadata().equals(VARIANT_SCHEMAS[name])
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1000])
+def test_driver_gives_the_captions_of_a_per_clip_loop(chunk):
+    """Both image tasks in one pass, in chunks, write what captioning each clip on its own writes."""
+    specs = SINGLE[:17]
+    clips = [_clip(s) for s in specs]
+    co, fr = SyntheticImageCaptioner("coarse", 0.2, 4), SyntheticImageCaptioner("frame", 0.2, 4)
+    out = caption_images(clips, [coarse_task(co), frames_task(fr, N_CAPTIONED)], Runner(chunk=chunk))
+    assert coarse_table(clips, out["coarse"])["caption"].tolist() == [co.caption(c, np.array([c.n_frames // 2]))[0] for c in clips]
+    table = frames_table(clips, out["frames"])
+    for c, idx, caps in zip(clips, table["frame_indices"], table["captions"]):
+        assert caps == fr.caption(c, np.array(idx))
+    assert coarse_table(clips, out["coarse"]).equals(coarse_captions(clips, co))
+    assert table.equals(frame_captions(clips, fr, N_CAPTIONED))
+
+
+def test_cache_round_trip_compaction_and_bad_files(tmp_path):
+    cache = CaptionCache(tmp_path, "summary", {"model": "m", "prompt": "p"}, "s0of2")
+    cache.add({"k1": "one", "k2": "two"})
+    cache.add({"k3": "three"})
+    CaptionCache(tmp_path, "summary", {"model": "m", "prompt": "p"}, "s1of2").add({"k4": "four"})
+    assert cache.lookup(["k1", "k3", "k4", "nope"]) == {"k1": "one", "k3": "three", "k4": "four"}
+    cache.compact()
+    files = sorted(f.name.split("-")[0] for f in cache.dir.glob("*.parquet"))
+    assert files == ["s0of2", "s1of2"]  # this tag's two chunks merged; the other shard's file untouched
+    (cache.dir / "s9of9-broken.parquet").write_bytes(b"not parquet")
+    assert cache.lookup(["k2", "k4"]) == {"k2": "two", "k4": "four"}
+    other = CaptionCache(tmp_path, "summary", {"model": "m", "prompt": "q"}, "s0of2")
+    assert other.dir != cache.dir and other.lookup(["k1"]) == {}
+    assert digest(["a", 1]) == digest(["a", 1]) != digest(["a", 2])
+
+
+# ---------------------------------------------------------------- files and statistics
+
+
+def test_variant_checks_name_the_file(tmp_path):
+    good = pd.DataFrame({"clip_id": ["a", "b"], "caption": ["x", "y"]})
+    assert check_variant(good, "coarse", "c.parquet") is good
+    with pytest.raises(ValueError, match="c.parquet.*columns"):
+        check_variant(good.rename(columns={"caption": "text"}), "coarse", "c.parquet")
+    with pytest.raises(ValueError, match="c.parquet: clip 'a' has two"):
+        check_variant(pd.concat([good, good.iloc[:1]]), "coarse", "c.parquet")
+    with pytest.raises(ValueError, match="clip 'b' has no summary"):
+        check_variant(pd.DataFrame({"clip_id": ["a", "b"], "caption": ["x", None]}), "summary", "s.parquet")
+    a, b = tmp_path / "0.parquet", tmp_path / "1.parquet"
+    good.to_parquet(a)
+    pd.DataFrame({"clip_id": ["c"], "caption": ["z"]}).to_parquet(b)
+    out = gather_variant([a, b], "coarse", tmp_path / "all.parquet", tmp_path / "gather.log")
+    assert out["clip_id"].tolist() == ["a", "b", "c"] and (tmp_path / "all.parquet").exists()
+    with pytest.raises(ValueError, match="clip 'a' has two"):
+        gather_variant([a, a], "coarse", tmp_path / "dup.parquet")
+    assert not (tmp_path / "dup.parquet").exists()
+
+
+def test_read_clips_with_windows_and_bad_indexes(tmp_path):
+    pd.DataFrame({"clip_id": ["a", "b"], "path": ["v/a.mp4", "v/b.mp4"], "n_frames": [16, 24],
+                  "start_s": [None, 1.0], "end_s": [float("nan"), 4.0]}).to_parquet(tmp_path / "i.parquet")
+    a, b = read_clips(tmp_path / "i.parquet", windows=True)
+    assert a.path == str(tmp_path / "v/a.mp4") and a.start_s is None and a.end_s is None
+    assert (b.start_s, b.end_s, b.n_frames) == (1.0, 4.0, 24)
+    # a download manifest's times are in the source video; its files are the clips
+    assert read_clips(tmp_path / "i.parquet")[1].start_s is None
+    pd.DataFrame({"clip_id": ["a", "a"], "path": ["x", "y"], "n_frames": [1, 1]}).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(ValueError, match="d.parquet: clip_id 'a' appears twice"):
+        read_clips(tmp_path / "d.parquet")
+    pd.DataFrame({"clip_id": ["a"], "path": ["x"]}).to_parquet(tmp_path / "m.parquet")
+    with pytest.raises(ValueError, match="m.parquet: missing column 'n_frames'"):
+        read_clips(tmp_path / "m.parquet")
+
+
+def test_length_statistics():
+    s = length_stats(["one two", "a b c d e f g h i j k", "", "one two"])
+    assert s["n"] == 4 and s["words_mean"] == 15 / 4 and s["words_max"] == 11 and s["empty"] == 1
+    assert (s["share_under_10"], s["share_10_to_20"], s["share_over_20"]) == (0.75, 0.25, 0.0)
+    assert s["distinct_share"] == 0.75
+    frames = pd.DataFrame({"clip_id": ["a", "b"], "frame_indices": [[0, 1], [0, 1]], "captions": [["x", "x"], ["x", "y z"]]})
+    v = variant_stats({"frames": frames, "coarse": pd.DataFrame({"clip_id": ["a"], "caption": ["a cat"]})})
+    assert v["frames"]["n"] == 4 and v["frames"]["clips"] == 2
+    assert v["frames"]["distinct_per_clip_mean"] == 1.5 and v["frames"]["share_clips_all_same"] == 0.5
+    assert v["coarse"]["words_mean"] == 2
+
+
+def test_execution_settings_defaults_and_merge():
+    ex = ExecutionSettings.from_config({"batch_size": {"frames": 8}, "chunk_clips": 4})
+    assert ex.batch_size == {"coarse": 16, "frames": 8, "summarizer": 16} and ex.chunk_clips == 4
+    assert ExecutionSettings.from_config(None) == ExecutionSettings()
+    with pytest.raises(ValueError, match="at least 1"):
+        ExecutionSettings.from_config({"chunk_clips": 0})
+
+
+def test_config_schema_checks_the_captions_block(repo):
+    import copy
+
+    import yaml
+
+    from viclip.config import ConfigError, validate
+
+    schema = repo / "configs" / "schema.yaml"
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    validate(copy.deepcopy(cfg), schema)
+
+    def error(edit) -> str:
+        c = copy.deepcopy(cfg)
+        edit(c["captions"])
+        with pytest.raises(ConfigError) as info:
+            validate(c, schema)
+        return str(info.value)
+
+    assert "captions.backend: 'hf' was expected" in error(lambda c: c.update(fusion="summary_prompted"))
+    assert "'hf' is a required property" in error(lambda c: (c.update(backend="hf"), c.pop("hf")))
+    assert "captions.hf.summarizer.prompt" in error(lambda c: c["hf"]["summarizer"].update(prompt="summarize"))
+    assert "unknown key captions.hf.coarse.temperature" in error(lambda c: c["hf"]["coarse"].update(temperature=0.7))
+    assert "captions.execution.batch_size.frames" in error(lambda c: c["execution"]["batch_size"].update(frames=0))
+    assert "'seed' is a required property" in error(lambda c: c.pop("seed"))  # the synthetic backend's block
+    c = copy.deepcopy(cfg)
+    c["captions"].update(backend="hf", fusion="summary_prompted")
+    for key in ("seed", "noise", "summary_keeps_colour"):
+        c["captions"].pop(key)
+    validate(c, schema)  # the hf backend needs no synthetic keys

@@ -1,16 +1,17 @@
-"""Summarised fine captions: the summariser turns per-frame captions into one text."""
+"""Summarised fine captions: the summariser turns each clip's per-frame captions into one text."""
 
 from __future__ import annotations
 
 import pandas as pd
-from tqdm import tqdm
 
 from viclip.captions.base import Summarizer
+from viclip.captions.io import caption_table
+from viclip.captions.shards import Runner, caption_texts
 
 
-def summary_captions(frames: pd.DataFrame, summarizer: Summarizer) -> pd.DataFrame:
-    rows = [
-        {"clip_id": cid, "caption": summarizer.summarize(cid, list(caps))}
-        for cid, caps in tqdm(zip(frames["clip_id"], frames["captions"]), total=len(frames), desc="summary", mininterval=2.0)
-    ]
-    return pd.DataFrame(rows)
+def summary_captions(frames: pd.DataFrame, summarizer: Summarizer, run: Runner | None = None) -> pd.DataFrame:
+    ids = frames["clip_id"].tolist()
+    caps = [list(c) for c in frames["captions"]]
+    texts = caption_texts(ids, caps, lambda js: summarizer.summarize_many([ids[j] for j in js], [caps[j] for j in js]),
+                          "summary", summarizer.fingerprint("summary"), run or Runner())
+    return caption_table(ids, texts)

@@ -45,10 +45,18 @@ def tilt_word(angle: float) -> str:
 class SyntheticImageCaptioner:
     """style "coarse": a BLIP-2-like sentence; style "frame": a terse tagger-like line."""
 
+    needs_pixels = False  # it reads the renderer's ground truth, not the decoded frames
+
     def __init__(self, style: str, noise: float, seed: int):
         if style not in ("coarse", "frame"):
             raise ValueError(f"unknown captioner style {style!r}")
         self.style, self.noise, self.seed = style, noise, seed
+
+    def fingerprint(self) -> dict:
+        return {"backend": "synthetic", "style": self.style, "noise": self.noise, "seed": self.seed}
+
+    def caption_many(self, clips: list[Clip], frame_indices: list[np.ndarray], frames=None) -> list[list[str]]:
+        return [self.caption(c, i) for c, i in zip(clips, frame_indices)]
 
     def caption(self, clip: Clip, frame_indices: np.ndarray) -> list[str]:
         if clip.spec is None:
@@ -148,6 +156,17 @@ class SyntheticSummarizer:
 
     def __init__(self, noise: float, keep_colour: float, seed: int):
         self.noise, self.keep_colour, self.seed = noise, keep_colour, seed
+
+    def fingerprint(self, task: str = "summary") -> dict:
+        return {"backend": "synthetic", "task": task, "noise": self.noise, "keep_colour": self.keep_colour, "seed": self.seed}
+
+    def summarize_many(self, clip_ids: list[str], frame_captions: list[list[str]]) -> list[str]:
+        return [self.summarize(c, f) for c, f in zip(clip_ids, frame_captions)]
+
+    def fuse_many(self, clip_ids, coarse, frame_captions) -> list[str]:
+        # A rule-based stand-in has no honest way to "read" a free sentence and
+        # frame lines together; prompted fusion is a language model's job.
+        raise ValueError("fusion 'summary_prompted' needs a language model summarizer (captions.backend: hf)")
 
     def summarize(self, clip_id: str, frame_captions: list[str]) -> str:
         rng = np.random.default_rng(sub_seed(self.seed, f"summary/{clip_id}"))

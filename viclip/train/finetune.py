@@ -38,11 +38,11 @@ from viclip.model.viclip import ViCLIP
 from viclip.runtime import device
 from viclip.train import launch
 from viclip.train.checkpoint import load_model
-from viclip.train.distributed import Dist, from_env, shutdown
+from viclip.train.distributed import Dist
 from viclip.train.finetune_tasks import ClassificationTask, Classifier, RetrievalTask
 from viclip.train.loop import Options, Phase, fit
 from viclip.train.pretrain import EXECUTION, LAUNCH_KEYS
-from viclip.train.state import PREEMPTED_EXIT, Preempted, ResumeStore
+from viclip.train.state import ResumeStore
 
 __all__ = ["Classifier", "finetune", "run_job"]
 
@@ -167,24 +167,7 @@ def launch_command(job: str | Path, per_node: int, nodes: int = 1, stop_timeout_
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m viclip.train.finetune JOB.json", file=sys.stderr)
-        return 2
-    spec = json.loads(Path(argv[0]).read_text())
-    torch.set_num_threads(int(spec.get("threads", 1)))
-    dist = from_env()
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO if dist.main else logging.WARNING,
-                        format=f"%(asctime)s rank{dist.rank} %(levelname)s %(message)s", force=True)
-    try:
-        summary = run_job(spec, dist)
-    except Preempted as exc:
-        log.warning("%s", exc)
-        return PREEMPTED_EXIT
-    finally:
-        shutdown(dist)
-    log.info("done: %s", summary)
-    return 0
+    return launch.worker_main(sys.argv[1:] if argv is None else argv, run_job, "viclip.train.finetune")
 
 
 if __name__ == "__main__":

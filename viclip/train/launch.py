@@ -21,13 +21,18 @@ torchrun's (non-zero after a stop: a failed job, to be retried).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from viclip.train.state import STOP_SIGNALS
+from viclip.train.state import PREEMPTED_EXIT, STOP_SIGNALS, Preempted
+
+log = logging.getLogger("viclip")
 
 RDZV_PORT = 29511
 
@@ -90,3 +95,62 @@ def run(cmd: list[str], stdout) -> int:
 def _default_signals() -> None:
     for sig in (*STOP_SIGNALS, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def run_here_or_torchrun(spec: dict, execution: dict, run_job: Callable, module: str, work_dir: str | Path) -> None:
+    """Run one training job: in this process when it has one process, else under torchrun (srun across nodes).
+
+    Exits the job with PREEMPTED_EXIT after a stop signal, or with the
+    launcher's status when the processes fail, so Snakemake retries it.
+    """
+    from viclip.runtime import device
+    from viclip.train.distributed import Dist
+
+    nodes, per_node = processes(execution)
+    if nodes * per_node == 1:
+        try:
+            summary = run_job(spec, Dist(device=device()))
+        except Preempted as exc:
+            log.warning("%s; exiting %d so the job is retried", exc, PREEMPTED_EXIT)
+            sys.exit(PREEMPTED_EXIT)
+        log.info("done: %s", summary)
+        return
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".job-") as tmp:
+        job = job_spec(Path(tmp) / "job.json", **spec)
+        stop = execution.get("stop_timeout_s", 120)
+        cmd = (slurm_command(job, per_node, nodes, stop, module) if nodes > 1
+               else torchrun_command(job, per_node, stop_timeout_s=stop, module=module))
+        log.info("launching %s", " ".join(cmd))
+        sys.stdout.flush()
+        rc = run(cmd, sys.stdout)
+    if rc:
+        log.error("training processes exited with status %d", rc)
+        sys.exit(rc)
+    log.info("done")
+
+
+def worker_main(argv: list[str], run_job: Callable, module: str) -> int:
+    """`python -m MODULE JOB.json`: one rank of a torchrun job."""
+    import torch
+
+    from viclip.train.distributed import from_env, shutdown
+
+    if len(argv) != 1:
+        print(f"usage: python -m {module} JOB.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(argv[0]).read_text())
+    torch.set_num_threads(int(spec.get("threads", 1)))
+    dist = from_env()
+    # every rank reports warnings; only rank 0 narrates
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if dist.main else logging.WARNING,
+                        format=f"%(asctime)s rank{dist.rank} %(levelname)s %(message)s", force=True)
+    try:
+        summary = run_job(spec, dist)
+    except Preempted as exc:
+        log.warning("%s", exc)
+        return PREEMPTED_EXIT
+    finally:
+        shutdown(dist)
+    log.info("done: %s", summary)
+    return 0
+

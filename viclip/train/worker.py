@@ -9,18 +9,15 @@ a signal made it save a resume point.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
 
-import torch
-
 from viclip.model.viclip import ViCLIPConfig
+from viclip.train import launch
 from viclip.train.corpus import load_corpus, load_video_corpus
-from viclip.train.distributed import Dist, from_env, shutdown
+from viclip.train.distributed import Dist
 from viclip.train.pretrain import pretrain
-from viclip.train.state import PREEMPTED_EXIT, Preempted
 
 log = logging.getLogger("viclip")
 
@@ -42,25 +39,7 @@ def run_job(spec: dict, dist: Dist) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m viclip.train.worker JOB.json", file=sys.stderr)
-        return 2
-    spec = json.loads(Path(argv[0]).read_text())
-    torch.set_num_threads(int(spec.get("threads", 1)))
-    dist = from_env()
-    # every rank reports warnings; only rank 0 narrates
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO if dist.main else logging.WARNING,
-                        format=f"%(asctime)s rank{dist.rank} %(levelname)s %(message)s", force=True)
-    try:
-        summary = run_job(spec, dist)
-    except Preempted as exc:
-        log.warning("%s", exc)
-        return PREEMPTED_EXIT
-    finally:
-        shutdown(dist)
-    log.info("done: %s", summary)
-    return 0
+    return launch.worker_main(sys.argv[1:] if argv is None else argv, run_job, "viclip.train.worker")
 
 
 if __name__ == "__main__":
