@@ -17,11 +17,19 @@ import torch
 import torch.nn.functional as F
 
 from viclip.data.benchmarks.load import load_benchmark
+from viclip.data.video import write_mp4
 from viclip.eval.classification import class_scores, prompts, zero_shot_accuracy
 from viclip.eval.embed import embed_texts, embed_videos
 from viclip.eval.metrics import per_class_accuracy, topk_accuracy
 from viclip.eval.protocol import zeroshot_settings
-from viclip.eval.templates import CLIP_K700, SETS, VICLIP, VICLIP28, list_sha256, resolve_templates
+from viclip.eval.templates import (
+    CLIP_K700,
+    SETS,
+    VICLIP,
+    VICLIP28,
+    list_sha256,
+    resolve_templates,
+)
 from viclip.eval.zeroshot import evaluate_zero_shot
 from viclip.model.factory import initial_model
 from viclip.model.tokenizer import tokenizer_for
@@ -50,6 +58,10 @@ def write_benchmark(root: Path, name: str, *, labels=None, texts=None, meta: dic
     pd.concat([rows, lost], ignore_index=True).to_parquet(root / "manifest.parquet", index=False)
     rows.to_parquet(root / "frames.parquet", index=False)
     np.save(root / "frames.npy", frames)
+    if not (meta or {}).get("synthetic", True):  # a real benchmark's views beyond the cache come from its files
+        (root / "videos").mkdir(exist_ok=True)
+        for i, path in enumerate(rows["path"]):
+            write_mp4(root / path, frames[i])
     task = "classification" if labels is not None else "retrieval"
     (root / "meta.json").write_text(json.dumps({"name": name, "task": task, "synthetic": True, **(meta or {})}))
     return root

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 import yaml
 
-GPU_RULES = ("finetune", "evaluate_zeroshot")  # pretrain sizes itself from pretrain.execution
+GPU_RULES = ("evaluate_zeroshot",)  # pretrain and finetune size themselves from their `execution` blocks
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +142,11 @@ def test_dry_run_as_typed_from_the_repo_root(tmp_path, repo, snakemake_bin):
     for gpu_rule in GPU_RULES:
         assert resources.get(gpu_rule), f"no {gpu_rule} job planned"
         assert all("gpu=1" in r for r in resources[gpu_rule]), gpu_rule
-    assert all("cpus_per_task=8" in r for r in resources["finetune"])
-    # pretrain: the embedded default trains on the CPU (pretrain.execution.gpus: 0)
-    cfg = yaml.safe_load((repo / "config.yaml").read_text())["pretrain"].get("execution", {})
-    assert all(f"gpu={cfg.get('gpus', 0)}" in r for r in resources["pretrain"])
-    assert all(f"runtime={cfg.get('runtime_min', 120)}" in r for r in resources["pretrain"])
+    # pretrain and finetune: the embedded default trains on the CPU (execution.gpus: 0)
+    for rule in ("pretrain", "finetune"):
+        cfg = yaml.safe_load((repo / "config.yaml").read_text())[rule].get("execution", {})
+        assert all(f"gpu={cfg.get('gpus', 0)}" in r for r in resources[rule]), rule
+        assert all(f"runtime={cfg.get('runtime_min', 120)}" in r for r in resources[rule]), rule
     # CPU rules keep their own resources and get no GPU; every job gets the partition.
     assert resources.get("decode_corpus") and all("gpu=" not in r for r in resources["decode_corpus"])
     assert all("slurm_partition=gpu" in r for rs in resources.values() for r in rs)

@@ -44,6 +44,7 @@ PRETRAIN_EPOCHS = 2
 # The training job's size comes from the config (pretrain.execution), not the profile.
 EXECUTION = {"gpus": 1, "nodes": 1, "cpus_per_process": 2, "mem_mb": 3000, "runtime_min": 30,
              "checkpoint_every": 2, "log_every": 1}
+FINETUNE_EXECUTION = {"gpus": 1, "cpus_per_process": 2, "mem_mb": 2500, "runtime_min": 20}
 WORKFLOW_TIMEOUT_S = 1200
 DAEMONS = ("slurmd", "slurmctld", "munged")
 SLURM_BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
@@ -130,6 +131,7 @@ def reduced_config(repo) -> dict:
     cfg["pretrain"].update(epochs=PRETRAIN_EPOCHS, tune_epochs=1, batch_size=16, warmup_steps=1)
     cfg["pretrain"]["execution"] = {**cfg["pretrain"].get("execution", {}), **EXECUTION}
     cfg["finetune"].update(epochs=1, batch_size=8, warmup_steps=1)
+    cfg["finetune"]["execution"] = {**cfg["finetune"].get("execution", {}), **FINETUNE_EXECUTION}
     cfg["arms"] = {a: cfg["arms"][a] for a in ARMS}
     return cfg
 
@@ -305,10 +307,10 @@ def test_every_rule_ran_as_slurm_jobs(slurm_run):
 
 
 def test_jobs_get_their_gpus_cpus_memory_and_time(slurm_run):
-    """pretrain sized by the config's pretrain.execution, the GPU evaluation rules by the profile."""
+    """pretrain and finetune sized by the config's `execution` blocks, the GPU evaluation rule by the profile."""
     expected = {  # rule: (CPUs, memory, time limit, GPUs)
         "pretrain": (2, "3000M", "00:30:00", 1),
-        "finetune": (8, "32000M", "08:00:00", 1),
+        "finetune": (2, "2500M", "00:20:00", 1),
         "evaluate_zeroshot": (4, "16000M", "02:00:00", 1),
         "render_corpus": (1, None, None, 0),
     }
