@@ -113,6 +113,26 @@ def read_csv_rows(path: Path, required: tuple[str, ...], delimiter: str = ",") -
         raise AnnotationError(f"{path}: cannot read CSV ({exc})") from exc
 
 
+def read_json_records(path: Path, required: tuple[str, ...], what: str) -> list[tuple[str, dict]]:
+    """Entries of a JSON list of objects as ("entry i", dict); errors name the entry and the missing field.
+
+    `what` describes the expected entries for the error when the file is not a list.
+    """
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise AnnotationError(f"{path}: expected a JSON list of {what} entries")
+    records = []
+    for i, item in enumerate(data):
+        where = f"entry {i}"
+        if not isinstance(item, dict):
+            raise AnnotationError(f"{path}: {where}: expected an object, got {type(item).__name__}")
+        for key in required:
+            if key not in item:
+                raise AnnotationError(f"{path}: {where}: missing field '{key}'")
+        records.append((where, item))
+    return records
+
+
 def text_field(value: Any, path: Path, where: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise AnnotationError(f"{path}: {where}: field '{name}' must be a non-empty string, got {value!r}")
@@ -137,17 +157,8 @@ def read_umt_json(path: Path, split: str, reader: str) -> list[tuple[str, list[s
 
     Entries for the same video are merged in file order. Returns (video, texts).
     """
-    data = load_json(path)
-    if not isinstance(data, list):
-        raise AnnotationError(f"{path}: {reader} {split}: expected a JSON list of {{video, caption}} entries")
     merged: dict[str, list[str]] = {}
-    for i, item in enumerate(data):
-        where = f"entry {i}"
-        if not isinstance(item, dict):
-            raise AnnotationError(f"{path}: {where}: expected an object, got {type(item).__name__}")
-        for key in ("video", "caption"):
-            if key not in item:
-                raise AnnotationError(f"{path}: {where}: missing field '{key}'")
+    for where, item in read_json_records(path, ("video", "caption"), f"{reader} {split} {{video, caption}}"):
         video = text_field(item["video"], path, where, "video")
         merged.setdefault(video, []).extend(texts_field(item["caption"], path, where, "caption"))
     return list(merged.items())

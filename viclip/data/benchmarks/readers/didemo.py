@@ -30,7 +30,7 @@ from viclip.data.benchmarks.readers.common import (
     Listing,
     check_splits,
     is_umt_json,
-    load_json,
+    read_json_records,
     source_path,
     strip_video_suffix,
     text_field,
@@ -54,17 +54,8 @@ def _window(times, path: Path, where: str) -> list[float]:
 
 
 def read_moments(path: Path, split: str) -> list[Entry]:
-    data = load_json(path)
-    if not isinstance(data, list):
-        raise AnnotationError(f"{path}: expected a JSON list of {{video, description, times}} entries")
     moments: dict[str, list[tuple[list[float], str]]] = {}
-    for i, item in enumerate(data):
-        where = f"entry {i}"
-        if not isinstance(item, dict):
-            raise AnnotationError(f"{path}: {where}: expected an object")
-        for key in ("video", "description", "times"):
-            if key not in item:
-                raise AnnotationError(f"{path}: {where}: missing field '{key}'")
+    for where, item in read_json_records(path, ("video", "description", "times"), "{video, description, times}"):
         video = text_field(item["video"], path, where, "video")
         sentence = text_field(item["description"], path, where, "description")
         moments.setdefault(video, []).append((_window(item["times"], path, where), sentence))

@@ -21,6 +21,7 @@ from viclip.data.benchmarks.readers.common import (
     Listing,
     check_splits,
     load_json,
+    read_json_records,
     source_path,
     text_field,
 )
@@ -52,16 +53,7 @@ def read(annotations: dict, splits: list[str] | None = None) -> Listing:
     for split in check_splits(annotations, splits, ("train", "val"), "ssv2", extra=("labels",)):
         path = source_path(annotations, split, "ssv2")
         sources[split] = path
-        data = load_json(path)
-        if not isinstance(data, list):
-            raise AnnotationError(f"{path}: expected a JSON list of {{id, template, ...}} entries")
-        for i, item in enumerate(data):
-            where = f"entry {i}"
-            if not isinstance(item, dict):
-                raise AnnotationError(f"{path}: {where}: expected an object")
-            for key in ("id", "template"):
-                if key not in item:
-                    raise AnnotationError(f"{path}: {where}: missing field '{key}'")
+        for where, item in read_json_records(path, ("id", "template"), "{id, template, ...}"):
             video_id = str(item["id"]).strip()
             if not video_id.isdigit():
                 raise AnnotationError(f"{path}: {where}: field 'id' is not a numeric video id: {item['id']!r}")
