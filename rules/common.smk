@@ -42,6 +42,9 @@ wildcard_constraints:
     corpus=r"[A-Za-z0-9_-]+",
 
 
+# One figure per ablation: `report.ablations`, or how each arm differs from the baseline.
+ABLATIONS = ablations(config["arms"], config["report"]["baseline"], config["report"].get("ablations"))
+
 REPORT_OUTPUTS = [
     "results/tables/ablation.tex",
     "results/tables/ablation.csv",
@@ -52,7 +55,7 @@ REPORT_OUTPUTS = [
     "results/figures/training_curves.png",
 ] + [
     f"results/figures/ablations/{a.name}.{ext}"
-    for a in ablations(config["arms"], config["report"]["baseline"], config["report"].get("ablations"))
+    for a in ABLATIONS
     for ext in ("png", "pdf")
 ]
 

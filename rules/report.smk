@@ -1,10 +1,6 @@
 # The headline table, the figures of differences to the baseline (all arms and
 # one per ablation) and the training curves. Outputs marked report() make up
-# `snakemake --report results/report.html`; captions live in report/.
-
-from viclip.report.ablations import ablations
-
-ABLATIONS = ablations(config["arms"], config["report"]["baseline"], config["report"].get("ablations"))
+# `snakemake --report results/report.html`; captions live in report/. ABLATIONS comes from common.smk.
 
 
 rule report:
