@@ -34,11 +34,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import workflow_run
 import yaml
 
 pytestmark = pytest.mark.slow
 
-ARMS = ("baseline", "nomask")
+ARMS = workflow_run.ARMS
 ACTIONS = {"baseline": "cancel", "nomask": "requeue"}
 PRETRAIN_EPOCHS = 2
 # The training job's size comes from the config (pretrain.execution), not the profile.
@@ -121,18 +122,11 @@ def pid_alive(pid: int) -> bool:
 
 
 def reduced_config(repo) -> dict:
-    cfg = yaml.safe_load((repo / "config.yaml").read_text())
-    cfg["seeds"] = [0]
-    cfg["corpus"]["n_clips"] = 96
-    for b in cfg["benchmarks"].values():
-        b["test"] = 12
-        if "train" in b:
-            b["train"] = 16
-    cfg["pretrain"].update(epochs=PRETRAIN_EPOCHS, tune_epochs=1, batch_size=16, warmup_steps=1)
+    """The workflow tests' reduced config, trained long enough to interrupt, on fake GPUs."""
+    cfg = workflow_run.reduced_config(repo)
+    cfg["pretrain"]["epochs"] = PRETRAIN_EPOCHS
     cfg["pretrain"]["execution"] = {**cfg["pretrain"].get("execution", {}), **EXECUTION}
-    cfg["finetune"].update(epochs=1, batch_size=8, warmup_steps=1)
     cfg["finetune"]["execution"] = {**cfg["finetune"].get("execution", {}), **FINETUNE_EXECUTION}
-    cfg["arms"] = {a: cfg["arms"][a] for a in ARMS}
     return cfg
 
 
