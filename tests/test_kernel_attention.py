@@ -173,3 +173,22 @@ def test_cpu_tensors_without_interpreter_are_refused(monkeypatch):
     q, k, v, _ = _inputs(1, 1, 4, 16, torch.float32)
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
         A.fused_attention(q, k, v)
+
+
+def _cuda_block_pairs():
+    """Every (BLOCK_M, BLOCK_N) the CUDA autotuner or the fixed CUDA configs may launch."""
+    pairs = {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]) for name in ("fwd", "dkdv", "dq") for c in A._cuda_configs(name)}
+    pairs |= {(m["BLOCK_M"], m["BLOCK_N"]) for m in A._CUDA_FIXED.values()}
+    return sorted(pairs)
+
+
+@pytest.mark.parametrize("blocks", _cuda_block_pairs(), ids=lambda p: f"{p[0]}x{p[1]}")
+def test_every_cuda_block_size_matches_reference(blocks, monkeypatch):
+    """The interpreter runs the kernels with each block shape the GPU may use (partial blocks at N=70)."""
+    monkeypatch.setattr(A, "_interp_blocks", lambda n_q, n_k: blocks)
+    q, k, v, do = _inputs(2, 1, 70, 64, torch.float32, 45, seed=4)
+    kw = {"key_padding_mask": _padding_mask(2, 45)}
+    got = _run(A.fused_attention, q, k, v, do, **kw)
+    want = _run(A.attention_reference, q, k, v, do, **kw)
+    for name, x, y in zip(NAMES, got, want):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5, msg=lambda m, name=name: f"{name}: {m}")

@@ -46,3 +46,26 @@ def test_vision_tower_triton_matches_torch(masked, caplog):
     assert grads.keys() == ref_grads.keys() and "conv1.weight" in grads and "temporal_positional_embedding" in grads
     for name in ref_grads:
         assert torch.allclose(grads[name], ref_grads[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_vision_tower_bf16_autocast_error_at_most_twice_torch():
+    """Under bf16 autocast (the training setting), the Triton tower's error against the fp32 torch tower
+    is at most twice the torch tower's own bf16 error, for the output and every parameter gradient."""
+    torch.manual_seed(2)
+    video = torch.randn(2, 3, 3, 16, 16)
+    keep = torch.tensor([[0, 2, 5, 7, 8, 11], [1, 3, 4, 6, 9, 10]])
+    exact_out, exact = run("torch", video, keep)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch_out, torch_bf16 = run("torch", video, keep)
+        out, grads = run("triton", video, keep)
+    assert out.dtype == torch_out.dtype
+
+    def err(a, b):
+        return (a.float() - b.float()).abs().max().item()
+
+    # atol: about one bf16 ulp of the largest values, for entries where torch happens to round exactly
+    assert err(out, exact_out) <= 2 * err(torch_out, exact_out) + 2 ** -7 * exact_out.abs().max().item()
+    assert grads.keys() == exact.keys()
+    for name in exact:
+        bound = 2 * err(torch_bf16[name], exact[name]) + 2 ** -7 * exact[name].abs().max().item()
+        assert err(grads[name], exact[name]) <= bound, name

@@ -154,3 +154,31 @@ def test_preconditions_fail_with_clear_messages():
         masked_patch_embed(video, keep + 27, weight, pos, temporal)
     with pytest.raises(AssertionError, match="pos must be"):
         masked_patch_embed(video, keep, weight, pos[:-1], temporal)
+
+
+def _cuda_blocks(name):
+    """Distinct block shapes the CUDA autotuner or the fixed CUDA config may launch for one kernel."""
+    import viclip.kernels.patch_embed as pe
+
+    fixed = pe._FWD_BLOCKS_CUDA if name == "fwd" else pe._DW_BLOCKS_CUDA
+    shapes = {tuple(sorted(c.kwargs.items())) for c in pe._cuda_configs(name)}
+    shapes.add(tuple(sorted((k, v) for k, v in fixed.items() if k.startswith("BLOCK"))))
+    return [dict(s) for s in sorted(shapes)]
+
+
+
+@pytest.mark.parametrize("blocks", [("fwd", b) for b in _cuda_blocks("fwd")] + [("dw", b) for b in _cuda_blocks("dw")],
+                         ids=lambda nb: "-".join([nb[0], *(f"{k[6:].lower()}{v}" for k, v in nb[1].items())]))
+def test_every_cuda_block_size_matches_reference(blocks, monkeypatch):
+    """The interpreter runs each block shape the GPU may use: 80 tokens, K = 70 kept, 588-wide patches,
+    width 80, so every block dimension ends in a partial block."""
+    import viclip.kernels.patch_embed as pe
+
+    name, shape = blocks
+    monkeypatch.setattr(pe, "_FWD_BLOCKS" if name == "fwd" else "_DW_BLOCKS", shape)
+    video, keep, weight, pos, temporal = make_inputs(2, 5, 56, 14, 80, 70, seed=11)
+    dout = torch.randn(2, 70, 80, generator=torch.Generator().manual_seed(12))
+    got = run(masked_patch_embed, video, keep, weight, pos, temporal, dout)
+    ref = run(masked_patch_embed_reference, video, keep, weight, pos, temporal, dout)
+    index = 0 if name == "fwd" else 1  # the output, or the weight gradient (fp32 sums over 140 tokens)
+    torch.testing.assert_close(got[index], ref[index], atol=5e-5, rtol=1e-4)

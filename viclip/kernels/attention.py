@@ -34,10 +34,10 @@ Block sizes: without CUDA (interpreter) fixed small power-of-two blocks (16 or 3
 from N) and no autotuning: ``triton.autotune`` and ``triton.runtime.driver.active`` raise
 without a GPU. On CUDA each kernel is wrapped in ``triton.autotune`` over a pruned config
 list, keyed on ``(N_Q, N_K, HEAD_DIM)`` (triton adds the tensors' dtypes to the key). The
-autotuned kernels are built lazily on the first CUDA call, never at import. Triton's
-autotuner caches the best config per key in-process (the first call with a new key
-benchmarks every config; later calls reuse it); the compiled binaries are also cached on
-disk by triton's own cache (``~/.triton/cache``). Every kernel only writes its outputs
+autotuned kernels are built lazily on the first CUDA call, never at import; the chosen
+configs are cached in the process and on disk (:mod:`viclip.kernels.tuning`), and the
+compiled binaries by triton's own cache. ``VICLIP_TRITON_AUTOTUNE=0`` launches one fixed
+CUDA config per kernel instead (``_CUDA_FIXED``). Every kernel only writes its outputs
 (no accumulation into existing memory), so the autotuner's repeated benchmark launches are
 harmless.
 
@@ -53,6 +53,8 @@ import os
 import torch
 import triton
 import triton.language as tl
+
+from viclip.kernels.tuning import autotune, autotune_enabled
 
 # triton decides interpreter mode when @triton.jit runs (at import), so read the flag once here.
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -313,18 +315,23 @@ _JIT = {"fwd": _fwd_kernel, "dkdv": _bwd_dkdv_kernel, "dq": _bwd_dq_kernel}
 _TUNED: dict[str, object] = {}  # autotuned wrappers, built on the first CUDA call
 
 
-def _keep(conf: triton.Config) -> bool:
-    """Prune the CUDA config grid: small tiles do not need 8 warps; 128x128 tiles with 4 stages spill."""
-    bm, bn = conf.kwargs["BLOCK_M"], conf.kwargs["BLOCK_N"]
-    if bm * bn <= 64 * 64 and conf.num_warps == 8:
+def _keep(name: str, conf: triton.Config) -> bool:
+    """Prune the CUDA config grid to tiles whose sm_90 cubins do not spill registers.
+
+    Measured with bench/compile_kernels.py (bf16, head dim 64): with 4 warps the forward spills from
+    128x64 tiles on and the backward kernels from 64x64 (dK/dV) or 32x128 on, and dK/dV spills at
+    64x128 even on 8 warps; small tiles gain nothing from 8 warps.
+    """
+    bm, bn, warps = conf.kwargs["BLOCK_M"], conf.kwargs["BLOCK_N"], conf.num_warps
+    if name == "fwd":
+        return (bm * bn < 128 * 64) == (warps == 4)
+    if name == "dkdv" and bm * bn > 64 * 64:  # two [BLOCK_N, D] accumulators: spills even on 8 warps
         return False
-    return not (bm * bn >= 128 * 128 and conf.num_stages > 3)
+    return (bm * bn <= 32 * 64) == (warps == 4)
 
 
 def _cuda_configs(name: str) -> list[triton.Config]:
     # kept small: every new (N_Q, N_K, HEAD_DIM, dtype) key benchmarks each config once
-    # configs that do not fit (e.g. fp32 128x128 tiles at D=128) fail to compile and the
-    # autotuner skips them (it catches OutOfResources)
     if name == "fwd":  # wide query blocks, narrower key blocks (the FA2 forward shape)
         grid = [(bm, bn) for bm in (64, 128) for bn in (32, 64, 128) if bm >= bn]
         stages = (2, 3, 4)
@@ -333,16 +340,26 @@ def _cuda_configs(name: str) -> list[triton.Config]:
         stages = (2, 3)
     confs = [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_stages=s, num_warps=w)
              for bm, bn in grid for s in stages for w in (4, 8)]
-    return [c for c in confs if _keep(c)]
+    return [c for c in confs if _keep(name, c)]
 
 
-def _kernel(name: str, on_cuda: bool):
-    """(kernel, fixed meta-parameters): the autotuned kernel on CUDA, the plain jit one otherwise."""
+# One config per kernel for CUDA launches without autotuning (VICLIP_TRITON_AUTOTUNE=0); small enough to
+# fit shared memory in fp32 at D = 128.
+_CUDA_FIXED = {"fwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+               "dkdv": {"BLOCK_M": 32, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+               "dq": {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2}}
+
+
+def _kernel(name: str, on_cuda: bool, n_q: int, n_k: int):
+    """(kernel, meta-parameters): the autotuned kernel on CUDA (meta None: the tuner picks), else fixed blocks."""
     if not on_cuda:
-        return _JIT[name], None
+        bm, bn = _interp_blocks(n_q, n_k)
+        return _JIT[name], {"BLOCK_M": bm, "BLOCK_N": bn, "num_warps": 4, "num_stages": 1}
+    if not autotune_enabled():
+        return _JIT[name], _CUDA_FIXED[name]
     if name not in _TUNED:
-        _TUNED[name] = triton.autotune(configs=_cuda_configs(name), key=["N_Q", "N_K", "HEAD_DIM"])(_JIT[name])
-    return _TUNED[name], {}
+        _TUNED[name] = autotune(_JIT[name], _cuda_configs(name), key=["N_Q", "N_K", "HEAD_DIM"])
+    return _TUNED[name], None
 
 
 def _interp_blocks(n_q: int, n_k: int) -> tuple[int, int]:
@@ -398,15 +415,12 @@ def _common(q: torch.Tensor, k: torch.Tensor, key_padding_mask: torch.Tensor | N
 
 
 def _launch(name: str, on_cuda: bool, grid_len: int, bh: int, n_q: int, n_k: int, *tensors, **args) -> None:
-    kernel, meta = _kernel(name, on_cuda)
+    kernel, meta = _kernel(name, on_cuda, n_q, n_k)
     axis = "BLOCK_N" if name == "dkdv" else "BLOCK_M"
-    if meta is None:  # fixed blocks (interpreter)
-        bm, bn = _interp_blocks(n_q, n_k)
-        meta = {"BLOCK_M": bm, "BLOCK_N": bn, "num_warps": 4, "num_stages": 1}
-        grid = (triton.cdiv(grid_len, meta[axis]), bh)
+    if meta is None:  # the autotuner supplies the blocks
+        kernel[lambda META: (triton.cdiv(grid_len, META[axis]), bh)](*tensors, **args)
     else:
-        grid = lambda META: (triton.cdiv(grid_len, META[axis]), bh)
-    kernel[grid](*tensors, **args, **meta)
+        kernel[(triton.cdiv(grid_len, meta[axis]), bh)](*tensors, **args, **meta)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ returns wrong values, so the kernels upcast both dot operands to fp32 there
 (constexpr UPCAST). On GPU, 16-bit video keeps 16-bit dot operands (the weight
 tile is cast to the video's dtype, as the conv would under autocast) with fp32
 accumulation; fp32 video uses an IEEE fp32 dot. Block sizes are fixed off
-CUDA; on CUDA `triton.autotune` wrappers are built lazily on first use, never at
-import (autotune needs a GPU driver).
+CUDA; on CUDA the autotuned wrappers are built lazily on first use, never at
+import, and their chosen configs are cached on disk (`viclip.kernels.tuning`);
+`VICLIP_TRITON_AUTOTUNE=0` launches one fixed CUDA config per kernel instead.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import torch
 import torch.nn.functional as F
 import triton
 import triton.language as tl
+
+from viclip.kernels.tuning import autotune, autotune_enabled
 
 # ---------------------------------------------------------------- torch reference
 
@@ -222,6 +225,9 @@ def _patch_embed_dtable_kernel(
 _FWD_BLOCKS = {"BLOCK_M": 16, "BLOCK_K": 64, "BLOCK_W": 64}
 _DW_BLOCKS = {"BLOCK_M": 16, "BLOCK_P": 64, "BLOCK_W": 64}
 _DTABLE_BLOCKS = {"BLOCK_M": 16, "BLOCK_W": 64}
+# On CUDA without autotuning (VICLIP_TRITON_AUTOTUNE=0): one config each.
+_FWD_BLOCKS_CUDA = {"BLOCK_M": 64, "BLOCK_K": 32, "BLOCK_W": 64, "num_warps": 8, "num_stages": 2}
+_DW_BLOCKS_CUDA = {"BLOCK_M": 32, "BLOCK_P": 64, "BLOCK_W": 64, "num_warps": 4, "num_stages": 2}
 # The atomic scatter is never autotuned: autotune's benchmark reruns would add into G several times.
 _DTABLE_BLOCKS_CUDA = {"BLOCK_M": 32, "BLOCK_W": 128, "num_warps": 4}
 # dW sums over B*K tokens; it is split into chunks of this many tokens (a multiple of every BLOCK_M), one
@@ -235,22 +241,31 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
+def _cuda_configs(name: str) -> list[triton.Config]:
+    """The configs the CUDA autotuner chooses from (also run, block sizes only, in the interpreter tests).
+
+    Pruned to what does not spill registers on sm_90 (bench/compile_kernels.py, bf16): the forward's
+    gathered pointer tiles spill beyond 64x64 outputs on 8 warps and beyond 32x32 pixel tiles on 4;
+    the weight gradient spills beyond 64x64 patch-by-token tiles.
+    """
+    if name == "fwd":
+        return [triton.Config({"BLOCK_M": bm, "BLOCK_K": bk, "BLOCK_W": bw}, num_warps=nw, num_stages=ns)
+                for bm, bk, bw, nw in ((64, 32, 64, 8), (64, 64, 64, 8), (32, 32, 64, 4)) for ns in (2, 3)]
+    if name == "dw":
+        return [triton.Config({"BLOCK_M": bm, "BLOCK_P": bp, "BLOCK_W": bw}, num_warps=nw, num_stages=3)
+                for bm in (32, 64) for bp in (64, 128) for bw in (64, 128) for nw in (4, 8)
+                if (bm * bp <= 32 * 64) == (nw == 4) and bm * bp <= 64 * 64]
+    raise KeyError(name)
+
+
+_TUNING_KEYS = {"fwd": ["K", "WIDTH", "PATCH"], "dw": ["WIDTH", "PATCH", "TOKENS_PER_SPLIT"]}
+_JIT = {"fwd": _patch_embed_fwd_kernel, "dw": _patch_embed_dw_kernel}
+
+
 def _autotuned(name: str):
     """The CUDA autotune wrapper of a kernel, built on first use (autotune needs a live driver)."""
     if name not in _tuned:
-        if name == "fwd":
-            configs = [triton.Config({"BLOCK_M": bm, "BLOCK_K": bk, "BLOCK_W": bw}, num_warps=nw, num_stages=ns)
-                       for bm in (64, 128) for bk in (32, 64) for bw in (64, 128) for nw in (4, 8) for ns in (3,)
-                       if not (bm == 128 and bw == 128 and nw == 4)]
-            _tuned[name] = triton.autotune(configs=configs, key=["K", "WIDTH", "PATCH"])(_patch_embed_fwd_kernel)
-        elif name == "dw":
-            configs = [triton.Config({"BLOCK_M": bm, "BLOCK_P": bp, "BLOCK_W": bw}, num_warps=nw, num_stages=3)
-                       for bm in (32, 64) for bp in (64, 128) for bw in (64, 128) for nw in (4, 8)
-                       if not (bp == 128 and bw == 128 and nw == 4)]
-            _tuned[name] = triton.autotune(configs=configs, key=["WIDTH", "PATCH", "TOKENS_PER_SPLIT"])(
-                _patch_embed_dw_kernel)
-        else:
-            raise KeyError(name)
+        _tuned[name] = autotune(_JIT[name], _cuda_configs(name), key=_TUNING_KEYS[name])
     return _tuned[name]
 
 
@@ -293,12 +308,14 @@ def _forward(video, keep, weight, pos, temporal) -> torch.Tensor:
     args = (video, keep_arg, weight, pos, temporal, out, k, t, grid_w, width,
             video.stride(0), video.stride(1), video.stride(2), video.stride(3))
     flags = {"PATCH": p, "HAS_KEEP": keep is not None, "UPCAST": _interpreting()}
-    if video.is_cuda and not _interpreting():
+    cuda = video.is_cuda and not _interpreting()
+    if cuda and autotune_enabled():
         grid = lambda meta: (b * triton.cdiv(k, meta["BLOCK_M"]), triton.cdiv(width, meta["BLOCK_W"]))
         _autotuned("fwd")[grid](*args, **flags)
     else:
-        grid = (b * triton.cdiv(k, _FWD_BLOCKS["BLOCK_M"]), triton.cdiv(width, _FWD_BLOCKS["BLOCK_W"]))
-        _patch_embed_fwd_kernel[grid](*args, **flags, **_FWD_BLOCKS)
+        blocks = _FWD_BLOCKS_CUDA if cuda else _FWD_BLOCKS
+        grid = (b * triton.cdiv(k, blocks["BLOCK_M"]), triton.cdiv(width, blocks["BLOCK_W"]))
+        _patch_embed_fwd_kernel[grid](*args, **flags, **blocks)
     return out
 
 
@@ -323,12 +340,13 @@ def _weight_grad(video, keep, dout, p, grid_w, width) -> torch.Tensor:
     args = (video, keep_arg, dout, partial, k, t, grid_w, width, m_total, per_split,
             video.stride(0), video.stride(1), video.stride(2), video.stride(3))
     flags = {"PATCH": p, "HAS_KEEP": keep is not None, "UPCAST": _interpreting()}
-    if cuda:
+    if cuda and autotune_enabled():
         grid = lambda meta: (triton.cdiv(pdim, meta["BLOCK_P"]), triton.cdiv(width, meta["BLOCK_W"]), splits)
         _autotuned("dw")[grid](*args, **flags)
     else:
-        grid = (triton.cdiv(pdim, _DW_BLOCKS["BLOCK_P"]), triton.cdiv(width, _DW_BLOCKS["BLOCK_W"]), splits)
-        _patch_embed_dw_kernel[grid](*args, **flags, **_DW_BLOCKS)
+        blocks = _DW_BLOCKS_CUDA if cuda else _DW_BLOCKS
+        grid = (triton.cdiv(pdim, blocks["BLOCK_P"]), triton.cdiv(width, blocks["BLOCK_W"]), splits)
+        _patch_embed_dw_kernel[grid](*args, **flags, **blocks)
     return partial[0] if splits == 1 else partial.sum(0)
 
 
