@@ -110,6 +110,27 @@ def test_sigkill_mid_epoch_then_rerun_is_bit_identical(reference, tmp_path):
     assert not (out / "resume").exists()
 
 
+def test_tensorboard_after_sigkill_and_rerun_shows_the_log(tmp_path):
+    """With the TensorBoard mirror on, a killed and rerun job's curves are exactly log.jsonl's lines."""
+    pytest.importorskip("tensorboard")
+    from test_tensorboard import curves, log_curves
+
+    spec = job(tmp_path, "run", checkpoint_every=2, tensorboard=True, log_every=1)
+    out = Path(spec["out_dir"])
+    proc = start_worker(spec, tmp_path / "job.json")
+    wait_until(lambda: len(s := steps_saved(out)) >= 1 and s[-1] >= 4, proc, "a periodic resume point")
+    proc.kill()
+    proc.wait()
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))  # the killed attempt's file
+    torch.set_num_threads(1)
+    run_job(spec, Dist())
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1  # the killed attempt's is replaced
+    logged = lines(out)
+    shown = curves(out / "tensorboard")
+    assert shown == log_curves(logged)
+    assert len(shown["step/loss"]) == sum(r["kind"] == "step" for r in logged) > STEPS_PER_EPOCH
+
+
 def test_sigterm_saves_exits_75_and_the_rerun_continues(reference, tmp_path):
     spec = job(tmp_path, "run")  # no periodic resume points: only epoch ends and the signal
     out = Path(spec["out_dir"])

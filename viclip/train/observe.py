@@ -80,7 +80,9 @@ def throughput(clips_per_s: float, tokens_per_clip: int, flops_per_clip: float, 
 class Sinks:
     """Optional TensorBoard / W&B mirrors of the log's numbers."""
 
-    def __init__(self, directory: Path, name: str, fingerprint: str, tensorboard: bool, wandb: bool, enabled: bool):
+    def __init__(self, directory: Path, name: str, fingerprint: str, tensorboard: bool, wandb: bool, enabled: bool,
+                 replay: list[tuple[int, dict]] = ()):
+        """replay: (global step, record) of the log lines a resumed run starts with."""
         self.tb = self.wb = None
         if not enabled:
             return
@@ -90,7 +92,16 @@ class Sinks:
             except ImportError:
                 log.warning("execution.tensorboard is on but tensorboard is not installed; not mirroring")
             else:
-                self.tb = SummaryWriter(str(directory / "tensorboard"))
+                # A killed attempt may have written events past its resume point, or lost some before it
+                # (the writer buffers), so its event files are replaced by the resume point's log: then
+                # TensorBoard shows exactly the lines of log.jsonl. (purge_step cannot do this reliably:
+                # files are read in name order, and two attempts within a second can sort either way.)
+                tb_dir = directory / "tensorboard"
+                for old in tb_dir.glob("events.out.tfevents.*"):
+                    old.unlink()
+                self.tb = SummaryWriter(str(tb_dir))
+                for step, record in replay:
+                    self._tensorboard(step, record)
         if wandb:
             try:
                 import wandb as wb
@@ -100,14 +111,20 @@ class Sinks:
                 run_id = hashlib.sha1(fingerprint.encode()).hexdigest()[:16]  # a resumed job continues the same run
                 self.wb = wb.init(project="viclip-ablations", name=name, id=run_id, resume="allow")
 
+    @staticmethod
+    def _values(record: dict) -> dict:
+        return {f"{record.get('kind', 'step')}/{k}": v for k, v in record.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def _tensorboard(self, step: int, record: dict) -> None:
+        for k, v in self._values(record).items():
+            self.tb.add_scalar(k, v, step)
+
     def scalars(self, step: int, record: dict) -> None:
-        values = {f"{record.get('kind', 'step')}/{k}": v for k, v in record.items()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if self.tb is not None:
-            for k, v in values.items():
-                self.tb.add_scalar(k, v, step)
-        if self.wb is not None:
-            self.wb.log(values, step=step)
+            self._tensorboard(step, record)
+        if self.wb is not None:  # W&B continues the same run id and drops steps it has already seen
+            self.wb.log(self._values(record), step=step)
 
     def close(self) -> None:
         if self.tb is not None:
