@@ -14,6 +14,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.en
 from viclip.config import resolve_kinds, validate
 from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
 from viclip.report.ablations import ablations
+from viclip.train.arms import arm_schedule
 
 SCHEMA = Path(workflow.basedir) / "configs" / "schema.yaml"
 config.update(resolve_kinds(config, workflow.config_settings.overwrite_config, SCHEMA))
@@ -103,12 +104,15 @@ def bench_dir(bench):
     return f"results/data/benchmarks/{bench}"
 
 
+# Each arm's pretraining settings: the shared block with the arm's own schedule (viclip.train.arms),
+# worked out once when the workflow loads, so a bad `match_compute` stops it here.
+ARM_SCHEDULES = {
+    arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in ARMS
+}
+
+
 def arm_train(name):
-    """Pretraining settings of one arm: the shared block with the arm's own overrides."""
-    arm = config["arms"][name]
-    # `execution` says how a job runs (GPUs, memory), never what it computes.
-    shared = {k: v for k, v in config["pretrain"].items() if k != "execution"}
-    return canonical({**shared, **{k: arm[k] for k in ("epochs", "tune_epochs") if k in arm}})
+    return ARM_SCHEDULES[name]
 
 
 def arm_train_settings(wildcards):

@@ -161,3 +161,18 @@ def test_errors_of_a_section_with_kinds_name_the_nearest_kind_field(cfg):
     cfg["corpus"] = {**INTERNVID, "subset": {"method": "diverse", "size": 10, "seed": 0}}
     msg = _error(cfg)
     assert "corpus.subset.method" in msg and "n_clips" not in msg
+
+
+def test_a_preset_model_replaces_the_tiny_model_instead_of_mixing(cfg):
+    override = {"model": {"name": "viclip-b16", "image_size": 224, "init": "clip"}}
+    merged = _merged(cfg, override)
+    assert merged["model"]["vision_width"] == cfg["model"]["vision_width"]  # the tiny width a plain merge keeps
+    fixed = resolve_kinds(merged, override, SCHEMA)
+    assert fixed["model"] == override["model"]  # the preset fills in the architecture
+    validate(fixed, SCHEMA)
+
+
+def test_a_tweak_to_the_tiny_model_still_merges(cfg):
+    override = {"model": {"image_size": 64}}
+    fixed = resolve_kinds(_merged(cfg, override), override, SCHEMA)
+    assert fixed["model"] == {**cfg["model"], "image_size": 64}

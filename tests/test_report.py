@@ -604,7 +604,8 @@ def test_config_default_ablations(repo):
 
     cfg = yaml.safe_load((repo / "config.yaml").read_text())
     got = ablations(cfg["arms"], cfg["report"]["baseline"], cfg["report"].get("ablations"))
-    assert [(a.name, a.arms) for a in got] == [("masking", ("nomask",)), ("captions", ("fineonly", "coarseonly"))]
+    assert [(a.name, a.arms) for a in got] == [("masking", ("nomask", "samecompute")),
+                                               ("captions", ("fineonly", "coarseonly"))]
 
 
 # --------------------------------------------------------------------------- per-ablation figures

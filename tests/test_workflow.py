@@ -63,6 +63,23 @@ def test_changing_one_arm_reruns_only_that_arm(finished, repo, snakemake_bin):
     assert sum(r == "finetune" for r, _ in jobs) == 1  # per_run: one job fine-tunes the run's 7 tasks
 
 
+def test_adding_the_same_compute_arm_plans_only_its_jobs(finished, repo, snakemake_bin):
+    """A match_compute arm runs as its own arm; the baseline's schedule (and every other job) stays."""
+    cfg = yaml.safe_load((finished / "config.yaml").read_text())
+    default = yaml.safe_load((repo / "config.yaml").read_text())
+    cfg["arms"]["samecompute"] = default["arms"]["samecompute"]
+    changed = finished / "samecompute.yaml"
+    changed.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    jobs = planned_jobs(smk(snakemake_bin, repo, finished, "-n", "--configfile", str(changed)).stdout)
+    assert {r for r, _ in jobs} == {"pretrain", "evaluate_zeroshot", "finetune", "report", "all"}, jobs
+    assert all("arm=samecompute" in wc for r, wc in jobs if r in ("pretrain", "evaluate_zeroshot", "finetune"))
+    bad = finished / "bad.yaml"
+    cfg["arms"]["samecompute"]["match_compute"] = "nosucharm"
+    bad.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = smk(snakemake_bin, repo, finished, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0 and "arms.samecompute.match_compute" in proc.stdout + proc.stderr
+
+
 def test_key_order_of_the_config_does_not_matter(finished, repo, snakemake_bin):
     """The same settings in another key order (another YAML dump) must not rerun anything."""
 

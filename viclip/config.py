@@ -12,6 +12,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from viclip.model.config import PRESETS
+
 
 class ConfigError(ValueError):
     pass
@@ -62,12 +64,17 @@ def resolve_kinds(config: dict, override: dict, schema_path: str | Path) -> dict
 
     `--configfile` is merged into config.yaml key by key: right for a tweak
     (`corpus: {n_clips: 100}`), wrong when a paper config swaps the synthetic
-    corpus for InternVid or a synthetic benchmark slot for a real one, which
-    would leave a mix of both kinds. There the override's section replaces
-    the merged one whole. `override` is what the command line gave.
+    corpus for InternVid, a synthetic benchmark slot for a real one, or the
+    tiny model for a published preset (`model: {name: viclip-b16}`), which
+    would leave a mix of both. There the override's section replaces the
+    merged one whole. `override` is what the command line gave.
     """
     defs = yaml.safe_load(Path(schema_path).read_text())["$defs"]
     out = dict(config)
+    model = override.get("model")
+    if isinstance(model, dict) and model.get("name") in PRESETS:
+        # a preset fixes the architecture: the base config's (tiny) model keys must not leak into it
+        out["model"] = copy.deepcopy(model)
     if isinstance(override.get("corpus"), dict) and isinstance(out.get("corpus"), dict):
         out["corpus"] = _unmix(out["corpus"], override["corpus"], "corpus", defs)
     if isinstance(override.get("benchmarks"), dict) and isinstance(out.get("benchmarks"), dict):

@@ -70,8 +70,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from viclip.model.masking import kept_count
-from viclip.model.viclip import PRESETS, ViCLIPConfig
+from viclip.model.config import PRESETS, ViCLIPConfig, kept_count
 
 GIGA = 1e9
 

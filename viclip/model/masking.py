@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import torch
 
-
-def kept_count(n_tokens: int, ratio: float) -> int:
-    """Tokens kept: the official code drops int(ratio * L)."""
-    return n_tokens - int(ratio * n_tokens)
+from viclip.model.config import kept_count  # noqa: F401  (re-exported)
 
 
 def random_keep_indices(batch: int, n_tokens: int, ratio: float, generator: torch.Generator | None, device=None) -> torch.Tensor:

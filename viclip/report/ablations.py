@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-SCHEDULE = {"epochs", "tune_epochs"}
+SCHEDULE = {"epochs", "tune_epochs", "match_compute"}
 DERIVED = {  # name -> title of the derived ablations
     "masking": "Video masking",
     "captions": "Caption scales",
