@@ -11,9 +11,9 @@ A100 (sm_80, 163 KiB). A config that does not fit is skipped by the autotuner
 at run time; a kernel with no fitting config, or a fixed config that does not
 fit, is a bug.
 
-Sets: `training` (default) is what a ViCLIP-B/16 or L/14 bf16 run compiles
-(attention head dim 64 without padding mask; patch sizes 16 and 14, masked
-and not); `fixed` is every kernel's fixed config over fp32, bf16 and fp16 and
+Sets: `training` (default) is what a ViCLIP-B/16 or L/14 run compiles
+(attention head dim 64 without padding mask, bf16 and fp32; patch embedding
+in bf16, patch sizes 16 and 14, masked and not); `fixed` is every kernel's fixed config over fp32, bf16 and fp16 and
 head dims 24, 64 and 128 with and without the padding mask (the CPU tests
 compile this set); `all` is both.
 
@@ -96,9 +96,10 @@ def jobs(which: str) -> list[dict]:
                 for mask in masks:
                     consts = {"HEAD_DIM": d, "HAS_MASK": mask, "UPCAST": False,
                               "DOT_PREC": "ieee" if dtype == "fp32" else "tf32", "BLOCK_D": max(16, 1 << (d - 1).bit_length())}
+                    fp32 = dtype == "fp32"
                     for kernel in ("fwd", "dkdv", "dq"):
-                        f = A._CUDA_FIXED[kernel]
-                        configs = [meta(c) for c in A._cuda_configs(kernel)] if tuned else []
+                        f = (A._CUDA_FIXED_FP32 if fp32 else A._CUDA_FIXED)[kernel]
+                        configs = [meta(c) for c in A._cuda_configs(kernel, fp32)] if tuned else []
                         for blocks, w, s in configs:
                             add("attention", kernel, dtype, consts, blocks, w, s, False)
                         add("attention", kernel, dtype, consts, {"BLOCK_M": f["BLOCK_M"], "BLOCK_N": f["BLOCK_N"]},
@@ -120,7 +121,7 @@ def jobs(which: str) -> list[dict]:
                 d["num_warps"], 3, True)
 
     if which in ("training", "all"):
-        attention_cases(["bf16"], [64], [False], tuned=True)
+        attention_cases(["bf16", "fp32"], [64], [False], tuned=True)
         patch_cases(["bf16"], [16, 14], tuned=True)
     if which in ("fixed", "all"):
         attention_cases(["fp32", "bf16", "fp16"], [24, 64, 128], [False, True], tuned=False)

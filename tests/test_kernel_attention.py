@@ -177,8 +177,9 @@ def test_cpu_tensors_without_interpreter_are_refused(monkeypatch):
 
 def _cuda_block_pairs():
     """Every (BLOCK_M, BLOCK_N) the CUDA autotuner or the fixed CUDA configs may launch."""
-    pairs = {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]) for name in ("fwd", "dkdv", "dq") for c in A._cuda_configs(name)}
-    pairs |= {(m["BLOCK_M"], m["BLOCK_N"]) for m in A._CUDA_FIXED.values()}
+    pairs = {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"])
+             for name in ("fwd", "dkdv", "dq") for fp32 in (False, True) for c in A._cuda_configs(name, fp32)}
+    pairs |= {(m["BLOCK_M"], m["BLOCK_N"]) for fixed in (A._CUDA_FIXED, A._CUDA_FIXED_FP32) for m in fixed.values()}
     return sorted(pairs)
 
 

@@ -33,6 +33,6 @@ def test_fixed_configs_compile_and_fit_an_h100(tmp_path):
                        ("patch_embed", "dw"), ("patch_embed", "dtable")}
     assert {r["dtype"] for r in results} == {"fp32", "bf16", "fp16"}
     assert all(r["ok"] and r["fits"] and 0 < r["registers"] <= 255 for r in results)
-    # the training dtypes at ViCLIP's head dims: no register spills (fp32 tiles do spill; docs/KERNELS.md)
-    spills = [r for r in results if r["dtype"] != "fp32" and r["consts"].get("HEAD_DIM", 64) <= 64 and r["stack_bytes"]]
+    # at ViCLIP's head dim (64, B/16 and L/14 alike) and in the patch embedding: no register spills, any dtype
+    spills = [r for r in results if r["consts"].get("HEAD_DIM", 64) == 64 and r["stack_bytes"]]
     assert spills == []

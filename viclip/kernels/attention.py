@@ -36,8 +36,9 @@ without a GPU. On CUDA each kernel is wrapped in ``triton.autotune`` over a prun
 list, keyed on ``(N_Q, N_K, HEAD_DIM)`` (triton adds the tensors' dtypes to the key). The
 autotuned kernels are built lazily on the first CUDA call, never at import; the chosen
 configs are cached in the process and on disk (:mod:`viclip.kernels.tuning`), and the
-compiled binaries by triton's own cache. ``VICLIP_TRITON_AUTOTUNE=0`` launches one fixed
-CUDA config per kernel instead (``_CUDA_FIXED``). Every kernel only writes its outputs
+compiled binaries by triton's own cache. fp32 inputs get their own list of small tiles
+(they run on FMA units and spill in the tensor-core tiles). ``VICLIP_TRITON_AUTOTUNE=0``
+launches one fixed CUDA config per kernel instead (``_CUDA_FIXED``, ``_CUDA_FIXED_FP32``). Every kernel only writes its outputs
 (no accumulation into existing memory), so the autotuner's repeated benchmark launches are
 harmless.
 
@@ -312,7 +313,7 @@ def _bwd_dq_kernel(
 # launch configuration
 # ---------------------------------------------------------------------------------------------
 _JIT = {"fwd": _fwd_kernel, "dkdv": _bwd_dkdv_kernel, "dq": _bwd_dq_kernel}
-_TUNED: dict[str, object] = {}  # autotuned wrappers, built on the first CUDA call
+_TUNED: dict[tuple[str, bool], object] = {}  # autotuned wrappers by (kernel, fp32), built on the first CUDA call
 
 
 def _keep(name: str, conf: triton.Config) -> bool:
@@ -330,8 +331,11 @@ def _keep(name: str, conf: triton.Config) -> bool:
     return (bm * bn <= 32 * 64) == (warps == 4)
 
 
-def _cuda_configs(name: str) -> list[triton.Config]:
+def _cuda_configs(name: str, fp32: bool = False) -> list[triton.Config]:
     # kept small: every new (N_Q, N_K, HEAD_DIM, dtype) key benchmarks each config once
+    if fp32:  # fp32 tiles run on FMA units, not tensor cores: only small tiles on 8 warps stay in registers
+        return [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_stages=s, num_warps=8)
+                for bm, bn in _FP32_TILES[name] for s in (2, 3)]
     if name == "fwd":  # wide query blocks, narrower key blocks (the FA2 forward shape)
         grid = [(bm, bn) for bm in (64, 128) for bn in (32, 64, 128) if bm >= bn]
         stages = (2, 3, 4)
@@ -343,23 +347,27 @@ def _cuda_configs(name: str) -> list[triton.Config]:
     return [c for c in confs if _keep(name, c)]
 
 
-# One config per kernel for CUDA launches without autotuning (VICLIP_TRITON_AUTOTUNE=0); small enough to
-# fit shared memory in fp32 at D = 128.
+# fp32 tiles (BLOCK_M, BLOCK_N) whose sm_90 cubins do not spill at head dim 64 on 8 warps
+# (bench/compile_kernels.py); dK/dV holds two fp32 accumulators and needs the narrowest key blocks.
+_FP32_TILES = {"fwd": ((64, 32), (32, 64)), "dkdv": ((32, 16),), "dq": ((64, 32), (32, 32))}
+# One config per kernel for CUDA launches without autotuning (VICLIP_TRITON_AUTOTUNE=0).
 _CUDA_FIXED = {"fwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
                "dkdv": {"BLOCK_M": 32, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
                "dq": {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2}}
+_CUDA_FIXED_FP32 = {name: {"BLOCK_M": tiles[0][0], "BLOCK_N": tiles[0][1], "num_warps": 8, "num_stages": 2}
+                    for name, tiles in _FP32_TILES.items()}
 
 
-def _kernel(name: str, on_cuda: bool, n_q: int, n_k: int):
+def _kernel(name: str, on_cuda: bool, n_q: int, n_k: int, fp32: bool):
     """(kernel, meta-parameters): the autotuned kernel on CUDA (meta None: the tuner picks), else fixed blocks."""
     if not on_cuda:
         bm, bn = _interp_blocks(n_q, n_k)
         return _JIT[name], {"BLOCK_M": bm, "BLOCK_N": bn, "num_warps": 4, "num_stages": 1}
     if not autotune_enabled():
-        return _JIT[name], _CUDA_FIXED[name]
-    if name not in _TUNED:
-        _TUNED[name] = autotune(_JIT[name], _cuda_configs(name), key=["N_Q", "N_K", "HEAD_DIM"])
-    return _TUNED[name], None
+        return _JIT[name], (_CUDA_FIXED_FP32 if fp32 else _CUDA_FIXED)[name]
+    if (name, fp32) not in _TUNED:
+        _TUNED[name, fp32] = autotune(_JIT[name], _cuda_configs(name, fp32), key=["N_Q", "N_K", "HEAD_DIM"])
+    return _TUNED[name, fp32], None
 
 
 def _interp_blocks(n_q: int, n_k: int) -> tuple[int, int]:
@@ -415,7 +423,7 @@ def _common(q: torch.Tensor, k: torch.Tensor, key_padding_mask: torch.Tensor | N
 
 
 def _launch(name: str, on_cuda: bool, grid_len: int, bh: int, n_q: int, n_k: int, *tensors, **args) -> None:
-    kernel, meta = _kernel(name, on_cuda, n_q, n_k)
+    kernel, meta = _kernel(name, on_cuda, n_q, n_k, tensors[0].dtype == torch.float32)
     axis = "BLOCK_N" if name == "dkdv" else "BLOCK_M"
     if meta is None:  # the autotuner supplies the blocks
         kernel[lambda META: (triton.cdiv(grid_len, META[axis]), bh)](*tensors, **args)
