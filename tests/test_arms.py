@@ -38,6 +38,10 @@ def test_the_same_compute_arm_spends_the_baselines_flops(cfg):
     assert flops["samecompute"] == pytest.approx(flops["baseline"], rel=0.03)
     assert 1 < train["samecompute"]["epochs"] < cfg["pretrain"]["epochs"]
     assert train["samecompute"]["tune_epochs"] == train["baseline"]["tune_epochs"]
+    share = train["samecompute"]["epochs"] / train["baseline"]["epochs"]  # warmup: the same share of the schedule
+    assert train["samecompute"]["warmup_steps"] == round(train["baseline"]["warmup_steps"] * share)
+    cfg["pretrain"]["warmup_epochs"] = 0.5
+    assert schedule(cfg, "samecompute")["warmup_epochs"] == pytest.approx(0.5 * share, abs=1e-4)
 
 
 def test_matched_epochs_account_for_a_different_tuning_stage(cfg):

@@ -7,8 +7,10 @@ equal the named arm's. That is the masking ablation's same-compute reference
 spends, instead of for its epochs. FLOPs, not wall-clock seconds, so the
 schedule follows from the config alone and a rerun trains the same steps.
 The result is rounded to 1/1000 epoch (a fractional epoch is a pass over a
-random part of the data, as the tuning stage's 0.5); the cost block of the
-table reports the FLOPs the runs actually spent.
+random part of the data, as the tuning stage's 0.5), and the warmup is scaled
+by the same factor, so that it is the same share of the shorter schedule
+(the paper's 0.5 warmup epochs would otherwise be most of a 0.83-epoch run).
+The cost block of the table reports the FLOPs the runs actually spent.
 """
 
 from __future__ import annotations
@@ -59,4 +61,10 @@ def arm_schedule(name: str, arms: Mapping[str, Mapping], pretrain: Mapping, mode
         raise ValueError(f"{where}: {ref_name!r} spends fewer FLOPs than this arm's tuning stage alone "
                          f"(first-stage epochs would be {epochs})")
     out["epochs"] = epochs
+    # the warmup shrinks with the run, so it stays the same share of the schedule as in the reference
+    scale = epochs / reference["epochs"]
+    if out.get("warmup_epochs") is not None:
+        out["warmup_epochs"] = round(reference["warmup_epochs"] * scale, 4)
+    else:
+        out["warmup_steps"] = max(int(round(reference["warmup_steps"] * scale)), 1 if reference["warmup_steps"] else 0)
     return out
