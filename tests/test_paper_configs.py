@@ -11,6 +11,7 @@ from snakemake.utils import update_config
 from workflow_run import planned_jobs, smk
 
 from viclip.config import resolve_kinds
+from viclip.eval.protocol import finetuned_settings, zeroshot_settings
 from viclip.model.config import ViCLIPConfig
 from viclip.report.compute import pretraining_flops
 from viclip.train.arms import arm_schedule
@@ -67,3 +68,14 @@ def test_the_same_compute_arm_spends_the_baselines_flops(repo, name):
     assert flops["samecompute"] == pytest.approx(flops["baseline"], rel=0.01)
     assert flops["nomask"] > 5 * flops["baseline"]  # what the same-compute arm saves against plain no masking
     assert train["samecompute"]["epochs"] < config["pretrain"]["epochs"]
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "paper-small.yaml"])
+def test_paper_configs_evaluate_with_the_papers_protocol(repo, name):
+    """None of config.yaml's tiny-model evaluation or fine-tuning settings carry over to paper scale."""
+    config = as_snakemake_loads(repo, name)
+    assert zeroshot_settings(config["evaluate"]) == {**zeroshot_settings({}), "wise_ft_alpha": 0.5}
+    assert finetuned_settings(config["evaluate"]) == finetuned_settings({})  # the protocol's defaults
+    default = yaml.safe_load((repo / "config.yaml").read_text())["finetune"]
+    recipe = {k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")}
+    assert all(recipe[k] != default[k] for k in ("epochs", "batch_size", "lr", "weight_decay"))
