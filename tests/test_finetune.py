@@ -13,13 +13,13 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_resume import start_worker, wait_until
 
 from viclip.model.factory import initial_model
 from viclip.model.viclip import ViCLIPConfig
@@ -150,30 +150,9 @@ def test_only_the_trained_parameters_are_in_the_wrapped_modules_graph(inputs):
         assert any(n.startswith("text_encoder") for n in trainable) == (name == "msrvtt")
 
 
-def start_job(spec: dict, path: Path) -> subprocess.Popen:
-    path.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    log = open(path.with_suffix(".log"), "w")
-    return subprocess.Popen([sys.executable, "-m", "viclip.train.finetune", str(path)], stdout=log,
-                            stderr=subprocess.STDOUT, env=env, cwd=REPO)
-
-
 def saved_steps(spec: dict, task: int) -> list[int]:
     d = Path(spec["checkpoints"][task]).parent / "resume"
     return sorted(int(p.stem.split("-")[1]) for p in d.glob("step-*.pt")) if d.is_dir() else []
-
-
-def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 120.0) -> None:
-    import time
-
-    end = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            pytest.fail(f"the fine-tuning process ended (status {proc.returncode}) before {what}")
-        if time.monotonic() > end:
-            proc.kill()
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def assert_same_job(a: dict, b: dict) -> None:
@@ -191,10 +170,10 @@ def assert_same_job(a: dict, b: dict) -> None:
 
 def test_sigkill_in_the_second_task_then_rerun_is_identical(inputs, reference, tmp_path, caplog):
     spec = job(inputs, tmp_path / "run", checkpoint_every=1)
-    proc = start_job(spec, tmp_path / "job.json")
+    proc = start_worker(spec, tmp_path / "job.json", "viclip.train.finetune")
     # mid-epoch in retrieval, after classification finished (its final resume point stays until the job ends)
-    wait_for(lambda: (s := saved_steps(spec, 1)) and s[-1] >= 5 and s[-1] % (N_TRAIN // BATCH), proc,
-             "a mid-epoch resume point of the second task")
+    wait_until(lambda: (s := saved_steps(spec, 1)) and s[-1] >= 5 and s[-1] % (N_TRAIN // BATCH), proc,
+               "a mid-epoch resume point of the second task", 120.0)
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
     assert saved_steps(spec, 0)[-1] == EPOCHS * N_TRAIN // BATCH  # the finished task's final resume point
@@ -209,8 +188,8 @@ def test_sigkill_in_the_second_task_then_rerun_is_identical(inputs, reference, t
 
 def test_sigterm_saves_exits_75_and_the_rerun_continues(inputs, reference, tmp_path):
     spec = job(inputs, tmp_path / "run", tasks=("k400",))
-    proc = start_job(spec, tmp_path / "job.json")
-    wait_for(lambda: saved_steps(spec, 0) == [N_TRAIN // BATCH], proc, "the first epoch's resume point")
+    proc = start_worker(spec, tmp_path / "job.json", "viclip.train.finetune")
+    wait_until(lambda: saved_steps(spec, 0) == [N_TRAIN // BATCH], proc, "the first epoch's resume point", 120.0)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == PREEMPTED_EXIT
     assert "stopped by SIGTERM" in (tmp_path / "job.log").read_text()

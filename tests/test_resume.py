@@ -47,11 +47,12 @@ def steps_saved(out_dir: Path) -> list[int]:
     return sorted(int(p.stem.split("-")[1]) for p in d.glob("step-*.pt")) if d.is_dir() else []
 
 
-def start_worker(spec: dict, path: Path) -> subprocess.Popen:
+def start_worker(spec: dict, path: Path, module: str = "viclip.train.worker") -> subprocess.Popen:
+    """The job `spec` (written to `path`) in a process of its own, as Snakemake or Slurm starts it."""
     path.write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     log = open(path.with_suffix(".log"), "w")
-    return subprocess.Popen([sys.executable, "-m", "viclip.train.worker", str(path)], stdout=log, stderr=subprocess.STDOUT,
+    return subprocess.Popen([sys.executable, "-m", module, str(path)], stdout=log, stderr=subprocess.STDOUT,
                             env=env, cwd=REPO)
 
 
