@@ -45,7 +45,8 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from viclip.io import atomic_json  # noqa: E402
-from viclip.model.masking import kept_count, random_keep_indices  # noqa: E402
+from viclip.model.config import kept_count  # noqa: E402
+from viclip.model.masking import random_keep_indices  # noqa: E402
 
 SHAPES = {  # width, heads, patch, frames, image
     "viclip-b16": (768, 12, 16, 8, 224),

@@ -111,12 +111,8 @@ ARM_SCHEDULES = {
 }
 
 
-def arm_train(name):
-    return ARM_SCHEDULES[name]
-
-
 def arm_train_settings(wildcards):
-    return arm_train(wildcards.arm)
+    return ARM_SCHEDULES[wildcards.arm]
 
 
 def arm_mask_ratio(wildcards):

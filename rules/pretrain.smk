@@ -20,10 +20,6 @@ def pretrain_corpus(wildcards):
     return {"manifest": f"results/data/{CORPUS}/clips.parquet"}
 
 
-def pretrain_train_settings(wildcards):
-    return {k: v for k, v in arm_train(wildcards.arm).items() if k != "execution"}
-
-
 rule pretrain:
     input:
         unpack(pretrain_corpus),
@@ -33,7 +29,7 @@ rule pretrain:
         train_log="results/runs/{arm}/seed{seed}/log.jsonl",
     params:
         model=canonical(config["model"]),
-        train=pretrain_train_settings,
+        train=arm_train_settings,
         mask_ratio=arm_mask_ratio,
         seed=run_seed,
     log:

@@ -56,7 +56,7 @@ rule report:
         baseline=config["report"]["baseline"],
         labels={arm: settings["label"] for arm, settings in config["arms"].items()},
         model=canonical(config["model"]),
-        train={arm: arm_train(arm) for arm in ARMS},
+        train=ARM_SCHEDULES,
         mask={arm: config["arms"][arm]["mask_ratio"] for arm in ARMS},
         ablations=[{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
     log:

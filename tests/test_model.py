@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from viclip.model.masking import gather_tokens, kept_count, random_keep_indices
+from viclip.model.config import kept_count
+from viclip.model.masking import gather_tokens, random_keep_indices
 from viclip.model.tokenizer import WordHashTokenizer
 from viclip.model.viclip import PRESETS, ViCLIP, ViCLIPConfig, no_decay
 from viclip.train.optim import adamw

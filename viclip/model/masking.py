@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from viclip.model.config import kept_count  # noqa: F401  (re-exported)
-
 
 def random_keep_indices(batch: int, n_tokens: int, ratio: float, generator: torch.Generator | None, device=None) -> torch.Tensor:
     """[B, kept] indices of kept tokens, sorted ascending."""

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from viclip.model.masking import kept_count
+from viclip.model.config import kept_count
 
 
 def epoch_order(n_clips: int, seed: int, phase: int, epoch: int) -> np.ndarray:
