@@ -1,5 +1,6 @@
 """The TensorBoard mirror of the training log: what it shows after a fresh run and after a resume."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from viclip.train.observe import Sinks  # noqa: E402
+from viclip.train.observe import Sinks, global_step  # noqa: E402
 
 
 def curves(directory: Path) -> dict[str, list[tuple[int, float]]]:
@@ -22,7 +23,7 @@ def log_curves(records: list[dict]) -> dict[str, list[tuple[int, float]]]:
     """The same view computed from log.jsonl records (values rounded to float32, as the event files hold them)."""
     out: dict[str, list] = {}
     for r in records:
-        step = r["step"] if r["kind"] == "step" else r["steps"]
+        step = global_step(r)
         for k, v in r.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 out.setdefault(f"{r['kind']}/{k}", []).append((step, float(np.float32(v))))
@@ -43,7 +44,7 @@ def test_a_resumed_run_shows_one_value_per_step(tmp_path):
 
     kept = [record(s, 10.0 + s) for s in range(1, 4)]
     resumed = Sinks(tmp_path, "run", "fp", tensorboard=True, wandb=False, enabled=True,
-                    replay=[(r["step"], r) for r in kept])
+                    history=[json.dumps(r) for r in kept])
     later = [record(s, 20.0 + s) for s in range(4, 6)]  # the rerun's own steps 4-5 differ from the attempt's
     for r in later:
         resumed.scalars(r["step"], r)

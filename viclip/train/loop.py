@@ -24,7 +24,6 @@ it, and the loss of those outputs; the engine does the rest:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from contextlib import nullcontext
@@ -234,9 +233,8 @@ class _Run:
                                                   device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
         self.autocast = torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16")
         self.log = RunLog(log_path, history, dist.main)
-        replay = [(r["step"] if r["kind"] == "step" else r["steps"], r) for r in map(json.loads, history)]
         self.sinks = Sinks(Path(log_path).parent, run_name, store.fingerprint, opts.tensorboard, opts.wandb, dist.main,
-                           replay)
+                           history)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.stop = StopFlag()
 

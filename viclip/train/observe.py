@@ -77,12 +77,17 @@ def throughput(clips_per_s: float, tokens_per_clip: int, flops_per_clip: float, 
     return out
 
 
+def global_step(record: dict) -> int:
+    """The optimizer steps done when a log line was written: `step` of a step line, `steps` of an epoch line."""
+    return record["step"] if record["kind"] == "step" else record["steps"]
+
+
 class Sinks:
     """Optional TensorBoard / W&B mirrors of the log's numbers."""
 
     def __init__(self, directory: Path, name: str, fingerprint: str, tensorboard: bool, wandb: bool, enabled: bool,
-                 replay: list[tuple[int, dict]] = ()):
-        """replay: (global step, record) of the log lines a resumed run starts with."""
+                 history: list[str] = ()):
+        """history: the log.jsonl lines a resumed run starts with (read only to rewrite TensorBoard)."""
         self.tb = self.wb = None
         if not enabled:
             return
@@ -100,8 +105,8 @@ class Sinks:
                 for old in tb_dir.glob("events.out.tfevents.*"):
                     old.unlink()
                 self.tb = SummaryWriter(str(tb_dir))
-                for step, record in replay:
-                    self._tensorboard(step, record)
+                for record in map(json.loads, history):
+                    self._tensorboard(global_step(record), record)
         if wandb:
             try:
                 import wandb as wb
