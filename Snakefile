@@ -2,7 +2,10 @@
 # Rules live in rules/, the code in viclip/; `snakemake --cores all` runs the
 # embedded synthetic default end to end (see README.md).
 
+
 configfile: "config.yaml"
+
+
 report: "report/workflow.rst"
 
 

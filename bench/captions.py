@@ -86,7 +86,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--decode-workers", type=int, default=2)
-    ap.add_argument("--chunk", type=int, default=8, help="clips per chunk (decoded while the previous one is captioned)")
+    ap.add_argument(
+        "--chunk", type=int, default=8, help="clips per chunk (decoded while the previous one is captioned)"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "captions.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,28 +114,48 @@ def main() -> None:
         def decode_all(*index_sets):
             # as the driver decodes: chunk by chunk, `decode_workers` threads
             for idx in index_sets:
-                chunks = [(clips[i : i + args.chunk], [idx] * len(clips[i : i + args.chunk])) for i in range(0, n, args.chunk)]
+                chunks = [
+                    (clips[i : i + args.chunk], [idx] * len(clips[i : i + args.chunk])) for i in range(0, n, args.chunk)
+                ]
                 for _ in decode.prefetch(chunks, args.decode_workers):
                     pass
 
-        t = timed({
-            "shared": lambda: caption_images(clips, shared_tasks, run),
-            "separate": lambda: (caption_images(clips, [coarse_task(coarse)], run),
-                                 caption_images(clips, [frames_task(frames, PER_CLIP)], run)),
-            "decode_shared": lambda: decode_all(union),
-            "decode_separate": lambda: decode_all(mid, sampled),
-        }, args.repeats)
+        t = timed(
+            {
+                "shared": lambda: caption_images(clips, shared_tasks, run),
+                "separate": lambda: (
+                    caption_images(clips, [coarse_task(coarse)], run),
+                    caption_images(clips, [frames_task(frames, PER_CLIP)], run),
+                ),
+                "decode_shared": lambda: decode_all(union),
+                "decode_separate": lambda: decode_all(mid, sampled),
+            },
+            args.repeats,
+        )
         t_shared, t_separate, t_dec_shared, t_dec_separate = (
-            t["shared"], t["separate"], t["decode_shared"], t["decode_separate"])
+            t["shared"],
+            t["separate"],
+            t["decode_shared"],
+            t["decode_separate"],
+        )
         table = frames_table(clips, caption_images(clips, shared_tasks, run)["frames"])
         t_summary = timed({"summary": lambda: summary_captions(table, summ, run)}, args.repeats)["summary"]
 
     result = {
         "what": "captioning stage, tiny random-weight models (viclip/captions/tiny.py), CPU, cache off",
-        "clips": n, "clip": {"frames": FRAMES, "fps": FPS, "size": SIZE, "codec": "h264"},
-        "frames_per_clip": PER_CLIP, "max_new_tokens": gen["max_new_tokens"],
-        "models": {"coarse": "tiny BLIP-2 (batch 16)", "frames": "tiny GIT (batch 64)", "summarizer": "tiny T5 (batch 16)"},
-        "torch_threads": args.threads, "decode_workers": args.decode_workers, "chunk_clips": args.chunk, "repeats": args.repeats,
+        "clips": n,
+        "clip": {"frames": FRAMES, "fps": FPS, "size": SIZE, "codec": "h264"},
+        "frames_per_clip": PER_CLIP,
+        "max_new_tokens": gen["max_new_tokens"],
+        "models": {
+            "coarse": "tiny BLIP-2 (batch 16)",
+            "frames": "tiny GIT (batch 64)",
+            "summarizer": "tiny T5 (batch 16)",
+        },
+        "torch_threads": args.threads,
+        "decode_workers": args.decode_workers,
+        "chunk_clips": args.chunk,
+        "repeats": args.repeats,
         "image_captioning": {
             "shared_frames": {"seconds": t_shared, "clips_per_s": n / t_shared},
             "separate_jobs": {"seconds": t_separate, "clips_per_s": n / t_separate},
@@ -144,14 +166,20 @@ def main() -> None:
             "separate_jobs": {"seconds": t_dec_separate, "clips_per_s": n / t_dec_separate},
         },
         "summary": {"seconds": t_summary, "clips_per_s": n / t_summary},
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0],
-                    "python": platform.python_version(), "torch": torch.__version__},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_1m_at_end": os.getloadavg()[0],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
     }
     atomic_json(result, args.out)
     ic = result["image_captioning"]
-    print(f"image captioning: shared {ic['shared_frames']['clips_per_s']:.1f} clips/s, "
-          f"separate {ic['separate_jobs']['clips_per_s']:.1f} clips/s (x{ic['speedup']:.2f}); "
-          f"summary {result['summary']['clips_per_s']:.1f} clips/s -> {args.out}")
+    print(
+        f"image captioning: shared {ic['shared_frames']['clips_per_s']:.1f} clips/s, "
+        f"separate {ic['separate_jobs']['clips_per_s']:.1f} clips/s (x{ic['speedup']:.2f}); "
+        f"summary {result['summary']['clips_per_s']:.1f} clips/s -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -60,14 +60,27 @@ def patch_signature(kernel: str, dtype: str) -> dict:
     t = f"*{dtype}"
     strides = {"stride_vb": "i32", "stride_vt": "i32", "stride_vc": "i32", "stride_vh": "i32"}
     if kernel == "fwd":
-        ptrs = {"video_ptr": t, "keep_ptr": "*i64", "w_ptr": "*fp32", "pos_ptr": "*fp32", "temp_ptr": "*fp32",
-                "out_ptr": t}
+        ptrs = {
+            "video_ptr": t,
+            "keep_ptr": "*i64",
+            "w_ptr": "*fp32",
+            "pos_ptr": "*fp32",
+            "temp_ptr": "*fp32",
+            "out_ptr": t,
+        }
         scalars = {"K": "i32", "T": "i32", "GRID_W": "i32", "WIDTH": "i32", **strides}
         consts = ["PATCH", "HAS_KEEP", "UPCAST", "BLOCK_M", "BLOCK_K", "BLOCK_W"]
     elif kernel == "dw":
         ptrs = {"video_ptr": t, "keep_ptr": "*i64", "dout_ptr": t, "dw_ptr": "*fp32"}
-        scalars = {"K": "i32", "T": "i32", "GRID_W": "i32", "WIDTH": "i32", "M_TOTAL": "i32",
-                   "TOKENS_PER_SPLIT": "i32", **strides}
+        scalars = {
+            "K": "i32",
+            "T": "i32",
+            "GRID_W": "i32",
+            "WIDTH": "i32",
+            "M_TOTAL": "i32",
+            "TOKENS_PER_SPLIT": "i32",
+            **strides,
+        }
         consts = ["PATCH", "HAS_KEEP", "UPCAST", "BLOCK_M", "BLOCK_P", "BLOCK_W"]
     else:  # dtable
         ptrs = {"keep_ptr": "*i64", "dout_ptr": t, "g_ptr": "*fp32"}
@@ -87,23 +100,45 @@ def jobs(which: str) -> list[dict]:
     out = []
 
     def add(op, kernel, dtype, consts, blocks, warps, stages, fixed):
-        out.append({"op": op, "kernel": kernel, "dtype": dtype, "consts": {**consts, **blocks}, "num_warps": warps,
-                    "num_stages": stages, "fixed": fixed})
+        out.append(
+            {
+                "op": op,
+                "kernel": kernel,
+                "dtype": dtype,
+                "consts": {**consts, **blocks},
+                "num_warps": warps,
+                "num_stages": stages,
+                "fixed": fixed,
+            }
+        )
 
     def attention_cases(dtypes, dims, masks, tuned):
         for dtype in dtypes:
             for d in dims:
                 for mask in masks:
-                    consts = {"HEAD_DIM": d, "HAS_MASK": mask, "UPCAST": False,
-                              "DOT_PREC": "ieee" if dtype == "fp32" else "tf32", "BLOCK_D": max(16, 1 << (d - 1).bit_length())}
+                    consts = {
+                        "HEAD_DIM": d,
+                        "HAS_MASK": mask,
+                        "UPCAST": False,
+                        "DOT_PREC": "ieee" if dtype == "fp32" else "tf32",
+                        "BLOCK_D": max(16, 1 << (d - 1).bit_length()),
+                    }
                     fp32 = dtype == "fp32"
                     for kernel in ("fwd", "dkdv", "dq"):
                         f = (A._CUDA_FIXED_FP32 if fp32 else A._CUDA_FIXED)[kernel]
                         configs = [meta(c) for c in A._cuda_configs(kernel, fp32)] if tuned else []
                         for blocks, w, s in configs:
                             add("attention", kernel, dtype, consts, blocks, w, s, False)
-                        add("attention", kernel, dtype, consts, {"BLOCK_M": f["BLOCK_M"], "BLOCK_N": f["BLOCK_N"]},
-                            f["num_warps"], f["num_stages"], True)
+                        add(
+                            "attention",
+                            kernel,
+                            dtype,
+                            consts,
+                            {"BLOCK_M": f["BLOCK_M"], "BLOCK_N": f["BLOCK_N"]},
+                            f["num_warps"],
+                            f["num_stages"],
+                            True,
+                        )
 
     def patch_cases(dtypes, patches, tuned):
         for dtype in dtypes:
@@ -117,8 +152,16 @@ def jobs(which: str) -> list[dict]:
                         blocks = {k: v for k, v in fixed.items() if k.startswith("BLOCK")}
                         add("patch_embed", kernel, dtype, consts, blocks, fixed["num_warps"], fixed["num_stages"], True)
             d = P._DTABLE_BLOCKS_CUDA  # the scatter does not depend on the patch size
-            add("patch_embed", "dtable", dtype, {"HAS_KEEP": True}, {"BLOCK_M": d["BLOCK_M"], "BLOCK_W": d["BLOCK_W"]},
-                d["num_warps"], 3, True)
+            add(
+                "patch_embed",
+                "dtable",
+                dtype,
+                {"HAS_KEEP": True},
+                {"BLOCK_M": d["BLOCK_M"], "BLOCK_W": d["BLOCK_W"]},
+                d["num_warps"],
+                3,
+                True,
+            )
 
     if which in ("training", "all"):
         attention_cases(["bf16", "fp32"], [64], [False], tuned=True)
@@ -143,8 +186,9 @@ def resource_usage(cubin: bytes) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()
-        text = subprocess.run([str(tool), "--dump-resource-usage", f.name], capture_output=True, text=True,
-                              check=True).stdout
+        text = subprocess.run(
+            [str(tool), "--dump-resource-usage", f.name], capture_output=True, text=True, check=True
+        ).stdout
     fields = dict(re.findall(r"(REG|STACK|LOCAL):(\d+)", text.split("Function", 1)[1]))
     return {"registers": int(fields["REG"]), "stack_bytes": int(fields["STACK"]), "local_bytes": int(fields["LOCAL"])}
 
@@ -157,23 +201,36 @@ def compile_one(job: dict, arch: int) -> dict:
     from viclip.kernels import attention as A
     from viclip.kernels import patch_embed as P
 
-    fns = {("attention", "fwd"): A._fwd_kernel, ("attention", "dkdv"): A._bwd_dkdv_kernel,
-           ("attention", "dq"): A._bwd_dq_kernel, ("patch_embed", "fwd"): P._patch_embed_fwd_kernel,
-           ("patch_embed", "dw"): P._patch_embed_dw_kernel, ("patch_embed", "dtable"): P._patch_embed_dtable_kernel}
+    fns = {
+        ("attention", "fwd"): A._fwd_kernel,
+        ("attention", "dkdv"): A._bwd_dkdv_kernel,
+        ("attention", "dq"): A._bwd_dq_kernel,
+        ("patch_embed", "fwd"): P._patch_embed_fwd_kernel,
+        ("patch_embed", "dw"): P._patch_embed_dw_kernel,
+        ("patch_embed", "dtable"): P._patch_embed_dtable_kernel,
+    }
     fn = fns[(job["op"], job["kernel"])]
     sig_of = attention_signature if job["op"] == "attention" else patch_signature
     signature = sig_of(job["kernel"], TRITON_DTYPE[job["dtype"]])
     result = {**job, "arch": arch}
     t0 = time.perf_counter()
     try:
-        compiled = triton.compile(ASTSource(fn, signature, job["consts"]), target=GPUTarget("cuda", arch, 32),
-                                  options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
+        compiled = triton.compile(
+            ASTSource(fn, signature, job["consts"]),
+            target=GPUTarget("cuda", arch, 32),
+            options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]},
+        )
     except Exception as exc:  # a lowering error is the finding, recorded with its message
         result.update(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}")
         return result
     shared = compiled.metadata.shared
-    result.update(ok=True, compile_s=round(time.perf_counter() - t0, 2), shared_bytes=shared,
-                  fits=shared <= SHARED_LIMIT[arch], **resource_usage(compiled.asm["cubin"]))
+    result.update(
+        ok=True,
+        compile_s=round(time.perf_counter() - t0, 2),
+        shared_bytes=shared,
+        fits=shared <= SHARED_LIMIT[arch],
+        **resource_usage(compiled.asm["cubin"]),
+    )
     return result
 
 
@@ -196,7 +253,9 @@ def summarize(results: list[dict]) -> dict:
 def problems(results: list[dict]) -> list[str]:
     """Lowering errors, fixed configs that do not fit, and kernels with no fitting config."""
     out = [f"{r['op']}.{r['kernel']} {r['dtype']} {r['consts']}: {r['error']}" for r in results if not r["ok"]]
-    out += [f"{key}: the fixed config does not fit" for key, g in summarize(results).items() if g["fixed_fits"] is False]
+    out += [
+        f"{key}: the fixed config does not fit" for key, g in summarize(results).items() if g["fixed_fits"] is False
+    ]
     out += [f"{key}: no config fits" for key, g in summarize(results).items() if g["fit"] == 0]
     return out
 
@@ -217,9 +276,16 @@ def main() -> None:
         results = list(pool.map(compile_one, *zip(*work)))
     import triton
 
-    report = {"command": " ".join(["python", *sys.argv]), "triton": triton.__version__, "set": args.set,
-              "wall_s": round(time.perf_counter() - t0, 1), "shared_limit_bytes": SHARED_LIMIT,
-              "summary": summarize(results), "problems": problems(results), "results": results}
+    report = {
+        "command": " ".join(["python", *sys.argv]),
+        "triton": triton.__version__,
+        "set": args.set,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "shared_limit_bytes": SHARED_LIMIT,
+        "summary": summarize(results),
+        "problems": problems(results),
+        "results": results,
+    }
     atomic_json(report, args.out)
     for line in report["problems"]:
         print("PROBLEM", line)

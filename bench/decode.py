@@ -45,8 +45,18 @@ def render(n_frames: int, h: int, w: int, rng: np.random.Generator) -> np.ndarra
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     bg = c0 + (c1 - c0) * ((xx + yy) / (h + w))[..., None]
-    boxes = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(-3, 3), rng.uniform(-2, 2),
-              int(rng.integers(w // 8, w // 3)), int(rng.integers(h // 8, h // 3)), rng.uniform(0, 255, 3)) for _ in range(3)]
+    boxes = [
+        (
+            rng.uniform(0, w),
+            rng.uniform(0, h),
+            rng.uniform(-3, 3),
+            rng.uniform(-2, 2),
+            int(rng.integers(w // 8, w // 3)),
+            int(rng.integers(h // 8, h // 3)),
+            rng.uniform(0, 255, 3),
+        )
+        for _ in range(3)
+    ]
     noise = rng.normal(0, 3, (4, h, w, 3)).astype(np.float32)  # a few noise fields reused: rendering stays cheap
     out = np.empty((n_frames, h, w, 3), np.uint8)
     for t in range(n_frames):
@@ -68,7 +78,9 @@ def make_corpus(root: Path, args) -> tuple[list[Path], list[int]]:
     bad = sorted(rng.choice(args.clips, int(round(args.bad_fraction * args.clips)), replace=False).tolist())
     for k, i in enumerate(bad):
         kind, data = BAD_KINDS[k % 3], paths[i].read_bytes()
-        paths[i].write_bytes(rng.bytes(len(data)) if kind == "corrupt" else data[: len(data) // 2] if kind == "truncated" else b"")
+        paths[i].write_bytes(
+            rng.bytes(len(data)) if kind == "corrupt" else data[: len(data) // 2] if kind == "truncated" else b""
+        )
     return paths, bad
 
 
@@ -119,8 +131,14 @@ def versions() -> dict:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = ""
-    return {"python": platform.python_version(), "torch": torch.__version__, "decord": decord.__version__,
-            "av": av.__version__, "numpy": np.__version__, "git_commit": commit}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "decord": decord.__version__,
+        "av": av.__version__,
+        "numpy": np.__version__,
+        "git_commit": commit,
+    }
 
 
 def main() -> None:
@@ -150,8 +168,11 @@ def main() -> None:
         render_s = time.perf_counter() - t0
         good = np.array(sorted(set(range(args.clips)) - set(bad)))
         sizes = [p.stat().st_size for i, p in enumerate(paths) if i not in bad]
-        print(f"rendered {args.clips} clips ({len(bad)} broken) in {render_s:.1f} s, "
-              f"mean {np.mean(sizes) / 1024:.1f} KiB per good clip", flush=True)
+        print(
+            f"rendered {args.clips} clips ({len(bad)} broken) in {render_s:.1f} s, "
+            f"mean {np.mean(sizes) / 1024:.1f} KiB per good clip",
+            flush=True,
+        )
         decode_only_rate, decoded = {}, []
         for b in args.backends:
             decode_only_rate[b], decoded = decode_only([paths[i] for i in good], b, args.num_frames, args.seed)
@@ -161,40 +182,80 @@ def main() -> None:
         for backend in args.backends:
             for workers in args.workers:
                 ledger = root / f"failures-{backend}-{workers}.tsv"
-                with VideoClipSource(paths, args.num_frames, args.image_size, augment=True, flip=True, backend=backend,
-                                     workers=workers, ledger=ledger, max_fail_fraction=0.15, seed=args.seed) as src:
+                with VideoClipSource(
+                    paths,
+                    args.num_frames,
+                    args.image_size,
+                    augment=True,
+                    flip=True,
+                    backend=backend,
+                    workers=workers,
+                    ledger=ledger,
+                    max_fail_fraction=0.15,
+                    seed=args.seed,
+                ) as src:
                     full_s, _, used = train_pass(src, np.arange(args.clips), args.batch_size, args.seed)
                     ledgered = sorted(read_ledger(ledger)["index"].tolist())
                     passes = [train_pass(src, good, args.batch_size, args.seed + 1 + r) for r in range(args.repeats)]
                 times = [p[0] for p in passes]
                 rate = len(good) / statistics.median(times)
-                run = {"backend": backend, "workers": workers,
-                       "good_clips_per_s": round(rate, 1),
-                       "good_cpu_ms_per_clip": round(1000 * statistics.median(p[1] for p in passes) / len(good), 1),
-                       "good_pass_seconds": [round(t, 3) for t in times],
-                       "full_pass_seconds": round(full_s, 3), "full_pass_clips": args.clips,
-                       "loadavg_1min": round(os.getloadavg()[0], 2),
-                       "ledgered": len(ledgered), "all_bad_ledgered": ledgered == bad,
-                       "bad_clips_delivered": len(used & set(bad)), "distinct_clips_delivered": len(used)}
+                run = {
+                    "backend": backend,
+                    "workers": workers,
+                    "good_clips_per_s": round(rate, 1),
+                    "good_cpu_ms_per_clip": round(1000 * statistics.median(p[1] for p in passes) / len(good), 1),
+                    "good_pass_seconds": [round(t, 3) for t in times],
+                    "full_pass_seconds": round(full_s, 3),
+                    "full_pass_clips": args.clips,
+                    "loadavg_1min": round(os.getloadavg()[0], 2),
+                    "ledgered": len(ledgered),
+                    "all_bad_ledgered": ledgered == bad,
+                    "bad_clips_delivered": len(used & set(bad)),
+                    "distinct_clips_delivered": len(used),
+                }
                 runs.append(run)
-                print(f"{backend:6s} workers={workers}: {rate:6.1f} clips/s, {run['good_cpu_ms_per_clip']} CPU ms/clip "
-                      f"on good files; full pass {args.clips} clips in {full_s:.2f} s, {len(ledgered)} ledgered (all bad: {ledgered == bad})", flush=True)
+                print(
+                    f"{backend:6s} workers={workers}: {rate:6.1f} clips/s, {run['good_cpu_ms_per_clip']} CPU ms/clip "
+                    f"on good files; full pass {args.clips} clips in {full_s:.2f} s, {len(ledgered)} ledgered (all bad: {ledgered == bad})",
+                    flush=True,
+                )
     result = {
         "what": "training loader (VideoClipSource.load, train mode) over rendered mp4s with broken files",
         "command": " ".join([os.path.relpath(sys.executable, REPO), *sys.argv]),
-        "corpus": {"clips": args.clips, "bad": len(bad), "bad_kinds": list(BAD_KINDS), "width": args.width,
-                   "height": args.height, "frames": args.frames, "fps": args.fps, "codec": "H.264 (libx264 qp 12, yuv420p)",
-                   "mean_good_file_bytes": int(np.mean(sizes)), "render_seconds": round(render_s, 1)},
-        "loader": {"num_frames": args.num_frames, "image_size": args.image_size, "batch_size": args.batch_size,
-                   "augment": True, "flip": True, "fallback": True, "torch_threads": 1, "repeats": args.repeats},
+        "corpus": {
+            "clips": args.clips,
+            "bad": len(bad),
+            "bad_kinds": list(BAD_KINDS),
+            "width": args.width,
+            "height": args.height,
+            "frames": args.frames,
+            "fps": args.fps,
+            "codec": "H.264 (libx264 qp 12, yuv420p)",
+            "mean_good_file_bytes": int(np.mean(sizes)),
+            "render_seconds": round(render_s, 1),
+        },
+        "loader": {
+            "num_frames": args.num_frames,
+            "image_size": args.image_size,
+            "batch_size": args.batch_size,
+            "augment": True,
+            "flip": True,
+            "fallback": True,
+            "torch_threads": 1,
+            "repeats": args.repeats,
+        },
         "decode_only_1_thread": decode_only_rate,
         "transform_only_1_thread": transform_rate,
         "runs": runs,
-        "machine": {"cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
-                    "processor": platform.processor() or platform.machine(), "platform": platform.platform(),
-                    "loadavg_before": [round(v, 2) for v in load_before],
-                    "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-                    "note": "shared machine: other jobs ran alongside, see loadavg"},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0)),
+            "processor": platform.processor() or platform.machine(),
+            "platform": platform.platform(),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+            "note": "shared machine: other jobs ran alongside, see loadavg",
+        },
         "versions": versions(),
     }
     atomic_json(result, args.out)

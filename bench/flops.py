@@ -61,8 +61,10 @@ def main() -> None:
         m, u = e["mask_0.9"], e["mask_0.0"]
         print(flops.format_table([m, u]))
         r = e["ratio_unmasked_over_masked"]
-        print(f"{name}: unmasked/masked train-step FLOPs {r['flops_train_step_per_pair']:.2f}x "
-              f"(vision forward {r['flops_forward_vision']:.2f}x, tokens {r['tokens_vision']:.2f}x)\n")
+        print(
+            f"{name}: unmasked/masked train-step FLOPs {r['flops_train_step_per_pair']:.2f}x "
+            f"(vision forward {r['flops_forward_vision']:.2f}x, tokens {r['tokens_vision']:.2f}x)\n"
+        )
     print(f"wrote {args.out}")
 
 

@@ -53,14 +53,24 @@ SHAPES = {  # width, heads, patch, frames, image
     "viclip-l14": (1024, 16, 14, 8, 224),
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-ULP = {torch.bfloat16: 2 ** -7, torch.float16: 2 ** -10}
+ULP = {torch.bfloat16: 2**-7, torch.float16: 2**-10}
 # (B, H, N_Q, N_K, D, key padding): odd lengths, cross lengths, D not a power of two, both ViCLIP-B lengths
-ATTENTION_CHECKS = [(2, 3, 17, 17, 32, False), (2, 2, 37, 19, 24, True), (2, 3, 70, 70, 64, True),
-                    (2, 12, 158, 158, 64, False), (1, 12, 1569, 1569, 64, False), (1, 4, 206, 206, 128, False)]
+ATTENTION_CHECKS = [
+    (2, 3, 17, 17, 32, False),
+    (2, 2, 37, 19, 24, True),
+    (2, 3, 70, 70, 64, True),
+    (2, 12, 158, 158, 64, False),
+    (1, 12, 1569, 1569, 64, False),
+    (1, 4, 206, 206, 128, False),
+]
 # (B, T, image, patch, width, mask ratio)
 DEVICE = "cuda"  # the checks also run on the CPU interpreter in tests/test_bench_kernels.py
-PATCH_CHECKS = [(3, 5, 56, 14, 80, 0.125), (2, 8, 224, 16, 768, 0.9), (2, 8, 224, 16, 768, 0.0),
-                (2, 8, 224, 14, 1024, 0.9)]
+PATCH_CHECKS = [
+    (3, 5, 56, 14, 80, 0.125),
+    (2, 8, 224, 16, 768, 0.9),
+    (2, 8, 224, 16, 768, 0.0),
+    (2, 8, 224, 14, 1024, 0.9),
+]
 
 
 @contextmanager
@@ -116,14 +126,22 @@ def check_attention(b, h, n_q, n_k, d, masked, dtype) -> dict:
     if masked:  # every row keeps key 0; later rows lose more of their tail
         mask = torch.rand(b, n_k, device=DEVICE, generator=g) < 0.2
         for i in range(b):
-            mask[i, max(1, n_k - 3 - 5 * i):] = True
+            mask[i, max(1, n_k - 3 - 5 * i) :] = True
         mask[:, 0] = False
     got = grads_of(lambda *x: fused_attention(*x, key_padding_mask=mask), [q, k, v], do)
     same = grads_of(lambda *x: attention_reference(*x, key_padding_mask=mask, upcast=False), [q, k, v], do)
-    exact = grads_of(lambda *x: attention_reference(*x, key_padding_mask=mask),
-                     [x.float().requires_grad_() for x in (q, k, v)], do.float())
-    return {"op": "attention", "shape": [b, h, n_q, n_k, d], "key_padding": masked, "dtype": str(dtype)[6:],
-            **verdict(got, same, exact, ["out", "dq", "dk", "dv"], dtype)}
+    exact = grads_of(
+        lambda *x: attention_reference(*x, key_padding_mask=mask),
+        [x.float().requires_grad_() for x in (q, k, v)],
+        do.float(),
+    )
+    return {
+        "op": "attention",
+        "shape": [b, h, n_q, n_k, d],
+        "key_padding": masked,
+        "dtype": str(dtype)[6:],
+        **verdict(got, same, exact, ["out", "dq", "dk", "dv"], dtype),
+    }
 
 
 def check_patch_embed(b, t, image, patch, width, ratio, dtype) -> dict:
@@ -132,7 +150,7 @@ def check_patch_embed(b, t, image, patch, width, ratio, dtype) -> dict:
     g = torch.Generator(device=DEVICE).manual_seed(0)
     n = (image // patch) ** 2
     video = torch.randn(b, t, 3, image, image, device=DEVICE, generator=g).to(dtype)
-    weight = (torch.randn(width, 3, 1, patch, patch, device=DEVICE, generator=g) * (3 * patch * patch) ** -0.5)
+    weight = torch.randn(width, 3, 1, patch, patch, device=DEVICE, generator=g) * (3 * patch * patch) ** -0.5
     pos = torch.randn(n, width, device=DEVICE, generator=g) * 0.5
     temporal = torch.randn(1, t, width, device=DEVICE, generator=g) * 0.5
     params = [x.requires_grad_() for x in (weight, pos, temporal)]
@@ -145,8 +163,13 @@ def check_patch_embed(b, t, image, patch, width, ratio, dtype) -> dict:
     got = grads_of(with_video(masked_patch_embed, video), params, dout.to(dtype))
     same = grads_of(with_video(masked_patch_embed_reference, video), params, dout.to(dtype))
     exact = grads_of(with_video(masked_patch_embed_reference, video.float()), params, dout.to(dtype).float())
-    return {"op": "patch_embed", "shape": [b, t, image, patch, width], "mask_ratio": ratio, "dtype": str(dtype)[6:],
-            **verdict(got, same, exact, ["out", "dweight", "dpos", "dtemporal"], dtype)}
+    return {
+        "op": "patch_embed",
+        "shape": [b, t, image, patch, width],
+        "mask_ratio": ratio,
+        "dtype": str(dtype)[6:],
+        **verdict(got, same, exact, ["out", "dweight", "dpos", "dtemporal"], dtype),
+    }
 
 
 def run_checks(bench_dtype: torch.dtype) -> list[dict]:
@@ -171,6 +194,7 @@ def run_checks(bench_dtype: torch.dtype) -> list[dict]:
 
 def timed(fn, backward: bool, reps: int = 20) -> dict:
     """First-call seconds (compilation, autotuning), median ms and peak MiB of fn() (and its backward)."""
+
     def once():
         out = fn()
         if backward:
@@ -193,8 +217,11 @@ def timed(fn, backward: bool, reps: int = 20) -> dict:
         end.record()
         torch.cuda.synchronize()
         times.append(start.elapsed_time(end))
-    return {"ms": sorted(times)[len(times) // 2], "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
-            "first_call_s": first}
+    return {
+        "ms": sorted(times)[len(times) // 2],
+        "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+        "first_call_s": first,
+    }
 
 
 def measure(impls: dict, flops_fwd: float, flops_both: float) -> dict:
@@ -206,9 +233,15 @@ def measure(impls: dict, flops_fwd: float, flops_both: float) -> dict:
             out[name] = {"error": str(exc)[:200]}
             torch.cuda.empty_cache()
             continue
-        out[name] = {"fwd_ms": fwd["ms"], "fwd_bwd_ms": both["ms"], "fwd_tflops": flops_fwd / fwd["ms"] / 1e9,
-                     "fwd_bwd_tflops": flops_both / both["ms"] / 1e9, "peak_mem_fwd_mb": fwd["peak_mb"],
-                     "peak_mem_fwd_bwd_mb": both["peak_mb"], "first_call_s": fwd["first_call_s"]}
+        out[name] = {
+            "fwd_ms": fwd["ms"],
+            "fwd_bwd_ms": both["ms"],
+            "fwd_tflops": flops_fwd / fwd["ms"] / 1e9,
+            "fwd_bwd_tflops": flops_both / both["ms"] / 1e9,
+            "peak_mem_fwd_mb": fwd["peak_mb"],
+            "peak_mem_fwd_bwd_mb": both["peak_mb"],
+            "first_call_s": fwd["first_call_s"],
+        }
     return out
 
 
@@ -223,8 +256,11 @@ def bench_attention(b, h, n, d, dtype) -> dict:
         with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
             return torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
-    impls = {"triton": lambda: fused_attention(q, k, v), "sdpa_flash": sdpa_flash,
-             "torch_naive": lambda: attention_reference(q, k, v, upcast=False)}
+    impls = {
+        "triton": lambda: fused_attention(q, k, v),
+        "sdpa_flash": sdpa_flash,
+        "torch_naive": lambda: attention_reference(q, k, v, upcast=False),
+    }
     flops_fwd = 4 * b * h * n * n * d
     out = measure(impls, flops_fwd, 3.5 * flops_fwd)
     if "fwd_bwd_ms" in out["sdpa_flash"]:
@@ -244,8 +280,10 @@ def bench_patch_embed(b, width, patch, frames, image, ratio, dtype) -> dict:
     temporal = torch.randn(1, frames, width, device="cuda", dtype=dtype, requires_grad=True)
     keep = None if ratio == 0 else random_keep_indices(b, n * frames, ratio, torch.Generator().manual_seed(0), "cuda")
     k = kept_count(n * frames, ratio)
-    impls = {"triton": lambda: masked_patch_embed(video, keep, weight, pos, temporal),
-             "torch_conv_gather": lambda: patch_embed_torch(video, keep, weight, pos, temporal)}
+    impls = {
+        "triton": lambda: masked_patch_embed(video, keep, weight, pos, temporal),
+        "torch_conv_gather": lambda: patch_embed_torch(video, keep, weight, pos, temporal),
+    }
     flops_fwd = 2 * b * k * 3 * patch * patch * width
     out = measure(impls, flops_fwd, 2 * flops_fwd)
     out["speedup_fwd"] = out["torch_conv_gather"]["fwd_ms"] / out["triton"]["fwd_ms"]
@@ -259,9 +297,14 @@ def run_timings(batch_b: int, batch_l: int, dtype: torch.dtype) -> list[dict]:
         batch = batch_b if name == "viclip-b16" else batch_l
         for ratio in (0.0, 0.9):
             n_tokens = kept_count(frames * (image // patch) ** 2, ratio) + 1
-            run = {"model": name, "mask_ratio": ratio, "batch": batch, "seq_len": n_tokens,
-                   "attention": bench_attention(batch, heads, n_tokens, width // heads, dtype),
-                   "patch_embed": bench_patch_embed(batch, width, patch, frames, image, ratio, dtype)}
+            run = {
+                "model": name,
+                "mask_ratio": ratio,
+                "batch": batch,
+                "seq_len": n_tokens,
+                "attention": bench_attention(batch, heads, n_tokens, width // heads, dtype),
+                "patch_embed": bench_patch_embed(batch, width, patch, frames, image, ratio, dtype),
+            }
             runs.append(run)
             print(json.dumps(run, indent=1), flush=True)
     return runs
@@ -272,10 +315,12 @@ def goals(runs: list[dict]) -> dict:
     b16 = [r for r in runs if r["model"] == "viclip-b16"]
     attn = [r["attention"].get("triton_over_sdpa_flash_fwd_bwd") for r in b16]
     patch = [r["patch_embed"]["speedup_fwd_bwd"] for r in runs if r["mask_ratio"] > 0]
-    return {"attention_b16_triton_over_sdpa_flash_fwd_bwd": attn,
-            "attention_matches_sdpa_flash_at_b16": all(x is not None and x >= 1.0 for x in attn),
-            "masked_patch_embed_speedup_fwd_bwd": patch,
-            "masked_patch_embed_at_least_2x": all(x >= 2.0 for x in patch)}
+    return {
+        "attention_b16_triton_over_sdpa_flash_fwd_bwd": attn,
+        "attention_matches_sdpa_flash_at_b16": all(x is not None and x >= 1.0 for x in attn),
+        "masked_patch_embed_speedup_fwd_bwd": patch,
+        "masked_patch_embed_at_least_2x": all(x >= 2.0 for x in patch),
+    }
 
 
 def main() -> None:
@@ -287,14 +332,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "kernels.json")
     args = ap.parse_args()
     if not torch.cuda.is_available():
-        sys.exit("bench/kernels.py needs a CUDA GPU: the Triton kernels are checked and timed against torch on the "
-                 "device. On CPU, tests/test_kernel_*.py check their numerics under TRITON_INTERPRET=1.")
+        sys.exit(
+            "bench/kernels.py needs a CUDA GPU: the Triton kernels are checked and timed against torch on the "
+            "device. On CPU, tests/test_kernel_*.py check their numerics under TRITON_INTERPRET=1."
+        )
     import triton
 
     dtype = DTYPES[args.dtype]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    result = {"command": " ".join(["python", *sys.argv]), "commit": commit, "device": torch.cuda.get_device_name(),
-              "torch": torch.__version__, "triton": triton.__version__, "dtype": args.dtype}
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "commit": commit,
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "dtype": args.dtype,
+    }
     result["checks"] = run_checks(dtype)
     result["checks_passed"] = all(r["ok"] for r in result["checks"])
     if not args.skip_timing:

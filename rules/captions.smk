@@ -23,6 +23,7 @@ CAPTION_HF = CAPTIONS["backend"] == "hf"
 SHARE_FRAMES = CAPTION_HF and CAPTION_EXECUTION.get("share_frames", False)
 CAPTION_SHARD_DIR = "results/captions/{corpus}/shards/{shard}"
 
+
 wildcard_constraints:
     shard=r"\d+",
 
@@ -46,7 +47,9 @@ def caption_params(part):
         return canonical({**out, "hf": {role: block}})
     out["seed"] = c["seed"]
     if part == "summary":
-        return canonical({**out, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}})
+        return canonical(
+            {**out, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}}
+        )
     return canonical({**out, "noise": {part: c["noise"][part]}})
 
 
@@ -68,13 +71,19 @@ def caption_resources(model_job):
 
 
 def caption_variant_files(corpus):
-    return expand("results/captions/{corpus}/{variant}.parquet", corpus=corpus, variant=["coarse", "frames", "summary", "fused"])
+    return expand(
+        "results/captions/{corpus}/{variant}.parquet", corpus=corpus, variant=["coarse", "frames", "summary", "fused"]
+    )
 
 
-CAPTION_OUTPUTS = caption_variant_files(CORPUS) + [
-    f"results/captions/{CORPUS}/stats.json",
-    f"results/captions/{CORPUS}/stats.tsv",
-] + expand(CAPTION_SHARD_DIR + "/sheet.png", corpus=CORPUS, shard=CAPTION_SHARDS)
+CAPTION_OUTPUTS = (
+    caption_variant_files(CORPUS)
+    + [
+        f"results/captions/{CORPUS}/stats.json",
+        f"results/captions/{CORPUS}/stats.tsv",
+    ]
+    + expand(CAPTION_SHARD_DIR + "/sheet.png", corpus=CORPUS, shard=CAPTION_SHARDS)
+)
 
 
 rule captions:
@@ -90,10 +99,6 @@ if SHARE_FRAMES:
         output:
             coarse=CAPTION_SHARD_DIR + "/coarse.parquet",
             frames=CAPTION_SHARD_DIR + "/frames.parquet",
-        params:
-            coarse=caption_params("coarse"),
-            frames=caption_params("frames"),
-            run=caption_shard,
         log:
             "logs/captions/images-{corpus}-{shard}.log",
         benchmark:
@@ -101,6 +106,10 @@ if SHARE_FRAMES:
         threads: CAPTION_EXECUTION.get("cpus", 1)
         resources:
             **caption_resources(True),
+        params:
+            coarse=caption_params("coarse"),
+            frames=caption_params("frames"),
+            run=caption_shard,
         script:
             "../scripts/caption_images.py"
 
@@ -111,9 +120,6 @@ else:
             index=corpus_clips(),
         output:
             coarse=CAPTION_SHARD_DIR + "/coarse.parquet",
-        params:
-            coarse=caption_params("coarse"),
-            run=caption_shard,
         log:
             "logs/captions/coarse-{corpus}-{shard}.log",
         benchmark:
@@ -121,6 +127,9 @@ else:
         threads: CAPTION_EXECUTION.get("cpus", 1)
         resources:
             **caption_resources(True),
+        params:
+            coarse=caption_params("coarse"),
+            run=caption_shard,
         script:
             "../scripts/caption_images.py"
 
@@ -129,9 +138,6 @@ else:
             index=corpus_clips(),
         output:
             frames=CAPTION_SHARD_DIR + "/frames.parquet",
-        params:
-            frames=caption_params("frames"),
-            run=caption_shard,
         log:
             "logs/captions/frames-{corpus}-{shard}.log",
         benchmark:
@@ -139,6 +145,9 @@ else:
         threads: CAPTION_EXECUTION.get("cpus", 1)
         resources:
             **caption_resources(True),
+        params:
+            frames=caption_params("frames"),
+            run=caption_shard,
         script:
             "../scripts/caption_images.py"
 
@@ -148,9 +157,6 @@ rule summarize:
         frames=CAPTION_SHARD_DIR + "/frames.parquet",
     output:
         CAPTION_SHARD_DIR + "/summary.parquet",
-    params:
-        summary=caption_params("summary"),
-        run=caption_shard,
     log:
         "logs/captions/summary-{corpus}-{shard}.log",
     benchmark:
@@ -158,6 +164,9 @@ rule summarize:
     threads: CAPTION_EXECUTION.get("cpus", 1)
     resources:
         **caption_resources(True),
+    params:
+        summary=caption_params("summary"),
+        run=caption_shard,
     script:
         "../scripts/summarize.py"
 
@@ -175,9 +184,6 @@ rule fuse:
         **FUSE_INPUTS,
     output:
         CAPTION_SHARD_DIR + "/fused.parquet",
-    params:
-        fused=caption_params("fused"),
-        run=caption_shard,
     log:
         "logs/captions/fused-{corpus}-{shard}.log",
     benchmark:
@@ -185,6 +191,9 @@ rule fuse:
     threads: caption_resources(CAPTION_FUSION == "summary_prompted")["cpus_per_task"]
     resources:
         **caption_resources(CAPTION_FUSION == "summary_prompted"),
+    params:
+        fused=caption_params("fused"),
+        run=caption_shard,
     script:
         "../scripts/fuse.py"
 
@@ -193,14 +202,18 @@ rule fuse:
 # allows (no Python/torch start-up per variant).
 rule gather_captions:
     input:
-        lambda wildcards: expand(CAPTION_SHARD_DIR + "/{variant}.parquet", corpus=wildcards.corpus,
-                                 shard=CAPTION_SHARDS, variant=wildcards.variant),
+        lambda wildcards: expand(
+            CAPTION_SHARD_DIR + "/{variant}.parquet",
+            corpus=wildcards.corpus,
+            shard=CAPTION_SHARDS,
+            variant=wildcards.variant,
+        ),
     output:
         "results/captions/{corpus}/{variant}.parquet",
-    wildcard_constraints:
-        variant="coarse|frames|summary|fused",
     log:
         "logs/captions/gather-{corpus}-{variant}.log",
+    wildcard_constraints:
+        variant="coarse|frames|summary|fused",
     resources:
         mem_mb=4000,
         runtime=30,
@@ -237,13 +250,13 @@ rule caption_sheet:
         fused=CAPTION_SHARD_DIR + "/fused.parquet",
     output:
         CAPTION_SHARD_DIR + "/sheet.png",
-    params:
-        n_clips=CAPTIONS.get("sheet_clips", 6),
-        run=caption_shard,
     log:
         "logs/captions/sheet-{corpus}-{shard}.log",
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        n_clips=CAPTIONS.get("sheet_clips", 6),
+        run=caption_shard,
     script:
         "../scripts/caption_sheet.py"

@@ -54,11 +54,7 @@ REPORT_OUTPUTS = [
     "results/figures/ablation_deltas.png",
     "results/figures/ablation_deltas.pdf",
     "results/figures/training_curves.png",
-] + [
-    f"results/figures/ablations/{a.name}.{ext}"
-    for a in ABLATIONS
-    for ext in ("png", "pdf")
-]
+] + [f"results/figures/ablations/{a.name}.{ext}" for a in ABLATIONS for ext in ("png", "pdf")]
 
 
 def canonical(value):
@@ -106,9 +102,7 @@ def bench_dir(bench):
 
 # Each arm's pretraining settings: the shared block with the arm's own schedule (viclip.train.arms),
 # worked out once when the workflow loads, so a bad `match_compute` stops it here.
-ARM_SCHEDULES = {
-    arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in ARMS
-}
+ARM_SCHEDULES = {arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in ARMS}
 
 
 def arm_train_settings(wildcards):
@@ -147,6 +141,6 @@ def run_seed(wildcards):
 
 
 def all_records(wildcards):
-    return expand(
-        "results/eval/{arm}/seed{seed}/{bench}-zeroshot.json", arm=ARMS, seed=SEEDS, bench=ZEROSHOT
-    ) + expand("results/eval/{arm}/seed{seed}/{task}-finetuned.json", arm=ARMS, seed=SEEDS, task=FINETUNE)
+    return expand("results/eval/{arm}/seed{seed}/{bench}-zeroshot.json", arm=ARMS, seed=SEEDS, bench=ZEROSHOT) + expand(
+        "results/eval/{arm}/seed{seed}/{task}-finetuned.json", arm=ARMS, seed=SEEDS, task=FINETUNE
+    )

@@ -9,8 +9,6 @@ if CORPUS_KIND == "internvid":
         output:
             clips="results/data/{corpus}/metadata.parquet",
             rejects="results/data/{corpus}/metadata_rejects.tsv",
-        params:
-            metadata=config["corpus"]["metadata"],
         log:
             "logs/data/internvid_metadata-{corpus}.log",
         benchmark:
@@ -18,6 +16,8 @@ if CORPUS_KIND == "internvid":
         resources:
             mem_mb=4000,
             runtime=60,
+        params:
+            metadata=config["corpus"]["metadata"],
         script:
             "../scripts/internvid_metadata.py"
 
@@ -26,8 +26,6 @@ if CORPUS_KIND == "internvid":
             clips="results/data/{corpus}/metadata.parquet",
         output:
             subset="results/data/{corpus}/subset.parquet",
-        params:
-            subset=canonical(config["corpus"]["subset"]),
         log:
             "logs/data/select_subset-{corpus}.log",
         benchmark:
@@ -35,6 +33,8 @@ if CORPUS_KIND == "internvid":
         resources:
             mem_mb=4000,
             runtime=30,
+        params:
+            subset=canonical(config["corpus"]["subset"]),
         script:
             "../scripts/select_subset.py"
 
@@ -46,9 +46,6 @@ if CORPUS_KIND == "internvid":
         output:
             manifest="results/data/{corpus}/clips.parquet",
             summary="results/data/{corpus}/download.json",
-        params:
-            out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
-            download=canonical(config["corpus"]["download"]),
         log:
             "logs/data/download_clips-{corpus}.log",
         benchmark:
@@ -57,56 +54,57 @@ if CORPUS_KIND == "internvid":
         resources:
             mem_mb=8000,
             runtime=24 * 60,
+        params:
+            out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
+            download=canonical(config["corpus"]["download"]),
         script:
             "../scripts/download_clips.py"
 
 
 rule render_corpus:
-    wildcard_constraints:
-        corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
     output:
         manifest="results/data/{corpus}/clips.parquet",
         videos=directory("results/data/{corpus}/videos"),
-    params:
-        world=canonical(config["world"]),
-        corpus=canonical(config["corpus"]),
-        out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
     log:
         "logs/data/render_corpus-{corpus}.log",
     benchmark:
         "benchmarks/data/render_corpus-{corpus}.tsv"
+    wildcard_constraints:
+        corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
     resources:
         mem_mb=2000,
         runtime=60,
+    params:
+        world=canonical(config["world"]),
+        corpus=canonical(config["corpus"]),
+        out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
     script:
         "../scripts/render_corpus.py"
 
 
 rule render_benchmark:
-    wildcard_constraints:
-        bench=one_of(RENDERED_BENCHMARKS),
     output:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
         meta="results/data/benchmarks/{bench}/meta.json",
         videos=directory("results/data/benchmarks/{bench}/videos"),
-    params:
-        world=canonical(config["world"]),
-        settings=benchmark_settings,
-        out_dir=lambda wildcards: bench_dir(wildcards.bench),
     log:
         "logs/data/render_benchmark-{bench}.log",
     benchmark:
         "benchmarks/data/render_benchmark-{bench}.tsv"
+    wildcard_constraints:
+        bench=one_of(RENDERED_BENCHMARKS),
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        world=canonical(config["world"]),
+        settings=benchmark_settings,
+        out_dir=lambda wildcards: bench_dir(wildcards.bench),
     script:
         "../scripts/render_benchmark.py"
 
 
 rule decode_corpus:
-    wildcard_constraints:
-        corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
     input:
         manifest="results/data/{corpus}/clips.parquet",
     output:
@@ -117,6 +115,8 @@ rule decode_corpus:
         "logs/data/decode_corpus-{corpus}.log",
     benchmark:
         "benchmarks/data/decode_corpus-{corpus}.tsv"
+    wildcard_constraints:
+        corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
     resources:
         mem_mb=4000,
         runtime=60,
@@ -125,8 +125,6 @@ rule decode_corpus:
 
 
 rule prepare_benchmark:
-    wildcard_constraints:
-        bench=one_of(REAL_BENCHMARKS),
     input:
         lambda wildcards: [
             f
@@ -137,16 +135,18 @@ rule prepare_benchmark:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
         meta="results/data/benchmarks/{bench}/meta.json",
         missing="results/data/benchmarks/{bench}/missing.tsv",
-    params:
-        name=lambda wildcards: wildcards.bench,
-        settings=benchmark_settings,
     log:
         "logs/data/prepare_benchmark-{bench}.log",
     benchmark:
         "benchmarks/data/prepare_benchmark-{bench}.tsv"
+    wildcard_constraints:
+        bench=one_of(REAL_BENCHMARKS),
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        name=lambda wildcards: wildcards.bench,
+        settings=benchmark_settings,
     script:
         "../scripts/prepare_benchmark.py"
 
@@ -154,9 +154,6 @@ rule prepare_benchmark:
 rule decode_benchmark:
     input:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
-    params:
-        decode=benchmark_decoding,
-    threads: lambda wildcards: 4 if wildcards.bench in REAL_BENCHMARKS else 1
     output:
         frames="results/data/benchmarks/{bench}/frames.npy",
         index="results/data/benchmarks/{bench}/frames.parquet",
@@ -165,8 +162,11 @@ rule decode_benchmark:
         "logs/data/decode_benchmark-{bench}.log",
     benchmark:
         "benchmarks/data/decode_benchmark-{bench}.tsv"
+    threads: lambda wildcards: 4 if wildcards.bench in REAL_BENCHMARKS else 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        decode=benchmark_decoding,
     script:
         "../scripts/decode_frames.py"

@@ -11,9 +11,6 @@ rule evaluate_zeroshot:
         manifest=expand("results/data/benchmarks/{bench}/manifest.parquet", bench=ZEROSHOT),  # missing-video counts
     output:
         expand("results/eval/{{arm}}/seed{{seed}}/{bench}-zeroshot.json", bench=ZEROSHOT),
-    params:
-        bench_dirs=[bench_dir(b) for b in ZEROSHOT],
-        settings=canonical(zeroshot_settings(config["evaluate"])),
     log:
         "logs/evaluate/zeroshot-{arm}-seed{seed}.log",
     benchmark:
@@ -22,5 +19,8 @@ rule evaluate_zeroshot:
     resources:
         mem_mb=3000,
         runtime=30,
+    params:
+        bench_dirs=[bench_dir(b) for b in ZEROSHOT],
+        settings=canonical(zeroshot_settings(config["evaluate"])),
     script:
         "../scripts/evaluate_zeroshot.py"

@@ -23,8 +23,12 @@ def finetune_layout():
 
 
 def finetune_settings():
-    return canonical({**{k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")},
-                      "evaluate": finetuned_settings(config["evaluate"])})
+    return canonical(
+        {
+            **{k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")},
+            "evaluate": finetuned_settings(config["evaluate"]),
+        }
+    )
 
 
 def finetune_params(wildcards):
@@ -43,11 +47,6 @@ if config["finetune"]["jobs"] == "per_task":
             checkpoint=["results/finetune/{arm}/seed{seed}/{task}/checkpoint.pt"],
             train_log=["results/finetune/{arm}/seed{seed}/{task}/log.jsonl"],
             record=["results/eval/{arm}/seed{seed}/{task}-finetuned.json"],
-        params:
-            plan=finetune_params,
-            finetune=finetune_settings(),
-            train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
-            seed=run_seed,
         log:
             "logs/finetune/{arm}-seed{seed}-{task}.log",
         benchmark:
@@ -59,6 +58,11 @@ if config["finetune"]["jobs"] == "per_task":
             gpu=FINETUNE_EXECUTION.get("gpus", 0) * finetune_layout()[0],
             nodes=finetune_layout()[0],
             cpus_per_task=finetune_layout()[1] * finetune_layout()[2],
+        params:
+            plan=finetune_params,
+            finetune=finetune_settings(),
+            train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
+            seed=run_seed,
         script:
             "../scripts/finetune.py"
 
@@ -73,11 +77,6 @@ else:
             checkpoint=expand("results/finetune/{{arm}}/seed{{seed}}/{task}/checkpoint.pt", task=FINETUNE),
             train_log=expand("results/finetune/{{arm}}/seed{{seed}}/{task}/log.jsonl", task=FINETUNE),
             record=expand("results/eval/{{arm}}/seed{{seed}}/{task}-finetuned.json", task=FINETUNE),
-        params:
-            plan=finetune_params,
-            finetune=finetune_settings(),
-            train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
-            seed=run_seed,
         log:
             "logs/finetune/{arm}-seed{seed}.log",
         benchmark:
@@ -89,5 +88,10 @@ else:
             gpu=FINETUNE_EXECUTION.get("gpus", 0) * finetune_layout()[0],
             nodes=finetune_layout()[0],
             cpus_per_task=finetune_layout()[1] * finetune_layout()[2],
+        params:
+            plan=finetune_params,
+            finetune=finetune_settings(),
+            train=canonical({k: config["pretrain"][k] for k in ("augment", "flip")}),
+            seed=run_seed,
         script:
             "../scripts/finetune.py"

@@ -27,11 +27,6 @@ rule pretrain:
     output:
         checkpoint="results/runs/{arm}/seed{seed}/checkpoint.pt",
         train_log="results/runs/{arm}/seed{seed}/log.jsonl",
-    params:
-        model=canonical(config["model"]),
-        train=arm_train_settings,
-        mask_ratio=arm_mask_ratio,
-        seed=run_seed,
     log:
         "logs/pretrain/{arm}-seed{seed}.log",
     benchmark:
@@ -43,5 +38,10 @@ rule pretrain:
         gpu=PRETRAIN_EXECUTION.get("gpus", 0) * pretrain_layout()[0],
         nodes=pretrain_layout()[0],
         cpus_per_task=pretrain_layout()[1] * pretrain_layout()[2],
+    params:
+        model=canonical(config["model"]),
+        train=arm_train_settings,
+        mask_ratio=arm_mask_ratio,
+        seed=run_seed,
     script:
         "../scripts/pretrain.py"

@@ -51,6 +51,13 @@ rule report:
             category="Training",
             labels={"figure": "loss and learning rate"},
         ),
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "benchmarks/report/report.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         arms=ARMS,
         baseline=config["report"]["baseline"],
@@ -59,12 +66,5 @@ rule report:
         train=ARM_SCHEDULES,
         mask={arm: config["arms"][arm]["mask_ratio"] for arm in ARMS},
         ablations=[{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
-    log:
-        "logs/report/report.log",
-    benchmark:
-        "benchmarks/report/report.tsv"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/report.py"

@@ -26,7 +26,12 @@ if "coarse" in out.keys():  # noqa: SIM118
 if "frames" in out.keys():  # noqa: SIM118
     tasks.append(frames_task(image_captioner(p.frames, "frame", ex), p.frames["frames_per_clip"]))
 hf = (getattr(p, "coarse", None) or p.frames)["backend"] == "hf"
-run = Runner(ex.cache_dir if hf else None, shard_tag(shard, n_shards, snakemake.wildcards.corpus), ex.chunk_clips, ex.decode_workers)
+run = Runner(
+    ex.cache_dir if hf else None,
+    shard_tag(shard, n_shards, snakemake.wildcards.corpus),
+    ex.chunk_clips,
+    ex.decode_workers,
+)
 log.info("shard %d of %d: %d clips, tasks %s", shard, n_shards, len(clips), [t.name for t in tasks])
 result = caption_images(clips, tasks, run)
 if "coarse" in result:

@@ -8,7 +8,9 @@ from viclip.io import atomic_json, atomic_path
 from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
-tables = {v: check_variant(pd.read_parquet(getattr(snakemake.input, v)), v, getattr(snakemake.input, v)) for v in VARIANTS}
+tables = {
+    v: check_variant(pd.read_parquet(getattr(snakemake.input, v)), v, getattr(snakemake.input, v)) for v in VARIANTS
+}
 stats = variant_stats(tables)
 atomic_json({"variants": stats, "reference": REFERENCE}, snakemake.output.json)
 with atomic_path(snakemake.output.tsv) as tmp:

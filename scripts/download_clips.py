@@ -34,10 +34,22 @@ from viclip.runtime import setup_job
 log = setup_job(snakemake.log[0], snakemake.threads)
 cfg = dict(snakemake.params.download)
 clips_path = Path(snakemake.input.clips)
-result = download_clips(pd.read_parquet(clips_path), snakemake.params.out_dir, source_from_config(cfg),
-                        options_from_config(cfg), name=str(clips_path))
+result = download_clips(
+    pd.read_parquet(clips_path),
+    snakemake.params.out_dir,
+    source_from_config(cfg),
+    options_from_config(cfg),
+    name=str(clips_path),
+)
 atomic_parquet(result.manifest, snakemake.output.manifest)
-atomic_json({"n_clips": int(sum(result.status_counts.values())), "n_ok": len(result.manifest),
-             "attempted_this_run": result.attempted, "by_status": result.status_counts,
-             "ledger": str(Path(snakemake.params.out_dir) / "ledger.jsonl")}, snakemake.output.summary)
+atomic_json(
+    {
+        "n_clips": int(sum(result.status_counts.values())),
+        "n_ok": len(result.manifest),
+        "attempted_this_run": result.attempted,
+        "by_status": result.status_counts,
+        "ledger": str(Path(snakemake.params.out_dir) / "ledger.jsonl"),
+    },
+    snakemake.output.summary,
+)
 log.info("wrote %s (%d clips) and %s", snakemake.output.manifest, len(result.manifest), snakemake.output.summary)

@@ -18,13 +18,29 @@ from viclip.train.finetune import run_job  # noqa: E402
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 execution = dict(snakemake.config["finetune"].get("execution", {}))
 nodes, per_node = launch.processes(execution)
-spec = dict(arm=w.arm, seed=p.seed, tasks=p.plan["tasks"], bench_dirs=p.plan["bench_dirs"],
-            pretrained=snakemake.input.checkpoint, finetune=p.finetune, train=p.train, execution=execution,
-            checkpoints=list(out.checkpoint), train_logs=list(out.train_log), records=list(out.record),
-            threads=max(1, snakemake.threads // per_node))
+spec = dict(
+    arm=w.arm,
+    seed=p.seed,
+    tasks=p.plan["tasks"],
+    bench_dirs=p.plan["bench_dirs"],
+    pretrained=snakemake.input.checkpoint,
+    finetune=p.finetune,
+    train=p.train,
+    execution=execution,
+    checkpoints=list(out.checkpoint),
+    train_logs=list(out.train_log),
+    records=list(out.record),
+    threads=max(1, snakemake.threads // per_node),
+)
 for path in spec["checkpoints"]:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-log.info("arm %s seed %s: fine-tuning %s on %d node(s) x %d process(es)", w.arm, p.seed, ", ".join(spec["tasks"]),
-         nodes, per_node)
+log.info(
+    "arm %s seed %s: fine-tuning %s on %d node(s) x %d process(es)",
+    w.arm,
+    p.seed,
+    ", ".join(spec["tasks"]),
+    nodes,
+    per_node,
+)
 
 launch.run_here_or_torchrun(spec, execution, run_job, "viclip.train.finetune", Path(spec["checkpoints"][0]).parent)

@@ -11,8 +11,11 @@ from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p, inp = snakemake.params, snakemake.input
-tables = {k: check_variant(pd.read_parquet(getattr(inp, k)), k, getattr(inp, k)) for k in ("coarse", "summary", "frames")
-          if k in inp.keys()}  # noqa: SIM118 (`in` on a Namedlist looks at its values)
+tables = {
+    k: check_variant(pd.read_parquet(getattr(inp, k)), k, getattr(inp, k))
+    for k in ("coarse", "summary", "frames")
+    if k in inp.keys()
+}  # noqa: SIM118 (`in` on a Namedlist looks at its values)
 rule = p.fused["fusion"]
 summ, run = None, None
 if rule == "summary_prompted":

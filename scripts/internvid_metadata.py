@@ -12,5 +12,10 @@ from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 stats = clean_metadata(snakemake.params.metadata, snakemake.output.clips, snakemake.output.rejects)
-log.info("wrote %s (%d clips) and %s (%d rejected lines)",
-         snakemake.output.clips, stats.clean, snakemake.output.rejects, stats.n_rejected)
+log.info(
+    "wrote %s (%d clips) and %s (%d rejected lines)",
+    snakemake.output.clips,
+    stats.clean,
+    snakemake.output.rejects,
+    stats.n_rejected,
+)

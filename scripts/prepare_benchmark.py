@@ -30,5 +30,10 @@ manifest, meta, missing = prepare(
     templates=s.get("templates"),
 )
 write(manifest, meta, missing, snakemake.output.manifest, snakemake.output.meta, snakemake.output.missing)
-log.info("%s: %d videos in the manifest, %d missing (listed in %s)",
-         meta["name"], len(manifest), len(missing), snakemake.output.missing)
+log.info(
+    "%s: %d videos in the manifest, %d missing (listed in %s)",
+    meta["name"],
+    len(manifest),
+    len(missing),
+    snakemake.output.missing,
+)

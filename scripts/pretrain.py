@@ -20,11 +20,25 @@ out_dir = Path(snakemake.output.checkpoint).parent
 out_dir.mkdir(parents=True, exist_ok=True)
 nodes, per_node = launch.processes(execution)
 corpus = {k: getattr(snakemake.input, k) for k in ("frames", "index", "manifest") if k in snakemake.input.keys()}
-spec = dict(model=p.model, train=p.train, mask_ratio=p.mask_ratio, seed=p.seed, **corpus,
-            captions=snakemake.input.captions, out_dir=str(out_dir),
-            log_path=snakemake.output.train_log, execution=execution,
-            threads=max(1, snakemake.threads // per_node))
-log.info("arm %s seed %s: mask ratio %s, %d node(s) x %d process(es)", snakemake.wildcards.arm, p.seed,
-         p.mask_ratio, nodes, per_node)
+spec = dict(
+    model=p.model,
+    train=p.train,
+    mask_ratio=p.mask_ratio,
+    seed=p.seed,
+    **corpus,
+    captions=snakemake.input.captions,
+    out_dir=str(out_dir),
+    log_path=snakemake.output.train_log,
+    execution=execution,
+    threads=max(1, snakemake.threads // per_node),
+)
+log.info(
+    "arm %s seed %s: mask ratio %s, %d node(s) x %d process(es)",
+    snakemake.wildcards.arm,
+    p.seed,
+    p.mask_ratio,
+    nodes,
+    per_node,
+)
 
 launch.run_here_or_torchrun(spec, execution, run_job, "viclip.train.worker", out_dir)

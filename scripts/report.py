@@ -21,8 +21,9 @@ reference = reference_for(p.model["name"], synthetic)
 n_clips = len(pd.read_parquet(inp.index, columns=["clip_id"]))
 logs = {arm: [f for f in inp.logs if f.split("/")[2] == arm] for arm in p.arms}
 cost = compute_table(p.arms, p.baseline, p.model, p.train, p.mask, n_clips, logs)
-tex = render_latex(summary, p.arms, p.baseline, p.labels, synthetic,
-                   compute=render_compute(cost, p.labels), reference=reference)
+tex = render_latex(
+    summary, p.arms, p.baseline, p.labels, synthetic, compute=render_compute(cost, p.labels), reference=reference
+)
 write_outputs(summary, tex, out.csv, out.tex)
 with atomic_path(out.compute) as tmp:
     cost.to_csv(tmp, index=False)
@@ -30,8 +31,9 @@ with atomic_path(out.html) as tmp:
     tmp.write_text(render_html(summary, p.arms, p.baseline, p.labels, synthetic, reference, cost))
 plot_deltas(summary, p.arms, p.baseline, p.labels, out.png, out.pdf, synthetic)
 for ablation, png, pdf in zip(p.ablations, out.ablation_png, out.ablation_pdf, strict=True):
-    plot_deltas(summary, [p.baseline, *ablation["arms"]], p.baseline, p.labels, png, pdf, synthetic,
-                title=ablation["title"])
+    plot_deltas(
+        summary, [p.baseline, *ablation["arms"]], p.baseline, p.labels, png, pdf, synthetic, title=ablation["title"]
+    )
 plot_curves(logs, p.labels, out.curves, synthetic)
 log.info("%d records from %d arms -> %s", len(records), len(p.arms), out.tex)
 log.info("reference row: %s", reference.display if reference else "none (synthetic or unpublished model)")

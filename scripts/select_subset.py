@@ -11,5 +11,10 @@ from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 stats = select_subset(snakemake.input.clips, snakemake.output.subset, dict(snakemake.params.subset))
-log.info("wrote %s: %d of %d clips from %d videos", snakemake.output.subset, stats.selected, stats.available,
-         stats.videos_selected)
+log.info(
+    "wrote %s: %d of %d clips from %d videos",
+    snakemake.output.subset,
+    stats.selected,
+    stats.available,
+    stats.videos_selected,
+)

@@ -13,7 +13,9 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 ex = ExecutionSettings.from_config(snakemake.config["captions"].get("execution"))
 hf = p.summary["backend"] == "hf"
-run = Runner(ex.cache_dir if hf else None, shard_tag(p.run["shard"], p.run["shards"], snakemake.wildcards.corpus), ex.chunk_clips)
+run = Runner(
+    ex.cache_dir if hf else None, shard_tag(p.run["shard"], p.run["shards"], snakemake.wildcards.corpus), ex.chunk_clips
+)
 frames = check_variant(pd.read_parquet(snakemake.input.frames), "frames", snakemake.input.frames)
 df = summary_captions(frames, summarizer(p.summary, ex), run)
 write_variant(df, "summary", snakemake.output[0])

@@ -49,10 +49,15 @@ def compile_latex(tmp_path: Path, fragment: str) -> Path:
         pytest.skip("pdflatex not on PATH")
     (tmp_path / "ablation.tex").write_text(fragment)
     (tmp_path / "doc.tex").write_text(
-        "\\documentclass{article}\\usepackage{booktabs,graphicx}"
-        "\\begin{document}\\input{ablation.tex}\\end{document}\n")
-    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        "\\documentclass{article}\\usepackage{booktabs,graphicx}\\begin{document}\\input{ablation.tex}\\end{document}\n"
+    )
+    proc = subprocess.run(
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     pdf = tmp_path / "doc.pdf"
     assert pdf.exists() and pdf.stat().st_size > 0

@@ -51,11 +51,14 @@ def test_matched_epochs_account_for_a_different_tuning_stage(cfg):
     assert matched_epochs(cfg["model"], ref, 0.9, 1, 0.9) == 8  # same mask ratio: same epochs
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"match_compute": "nosucharm"}, "'nosucharm' is not another arm"),
-    ({"match_compute": "samecompute"}, "'samecompute' is not another arm"),
-    ({"match_compute": "baseline", "epochs": 2}, "either its own epochs or match_compute"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"match_compute": "nosucharm"}, "'nosucharm' is not another arm"),
+        ({"match_compute": "samecompute"}, "'samecompute' is not another arm"),
+        ({"match_compute": "baseline", "epochs": 2}, "either its own epochs or match_compute"),
+    ],
+)
 def test_bad_match_compute_names_the_key(cfg, change, message):
     cfg["arms"]["samecompute"].update(change)
     with pytest.raises(ValueError, match=message) as info:

@@ -55,10 +55,20 @@ def test_autotuning_switch_is_restored(bench):
 
 
 def test_goals_read_the_runs(bench):
-    runs = [{"model": "viclip-b16", "mask_ratio": 0.0, "attention": {"triton_over_sdpa_flash_fwd_bwd": 1.1},
-             "patch_embed": {"speedup_fwd_bwd": 1.0}},
-            {"model": "viclip-b16", "mask_ratio": 0.9, "attention": {"triton_over_sdpa_flash_fwd_bwd": 0.9},
-             "patch_embed": {"speedup_fwd_bwd": 2.5}}]
+    runs = [
+        {
+            "model": "viclip-b16",
+            "mask_ratio": 0.0,
+            "attention": {"triton_over_sdpa_flash_fwd_bwd": 1.1},
+            "patch_embed": {"speedup_fwd_bwd": 1.0},
+        },
+        {
+            "model": "viclip-b16",
+            "mask_ratio": 0.9,
+            "attention": {"triton_over_sdpa_flash_fwd_bwd": 0.9},
+            "patch_embed": {"speedup_fwd_bwd": 2.5},
+        },
+    ]
     g = bench.goals(runs)
     assert g["attention_b16_triton_over_sdpa_flash_fwd_bwd"] == [1.1, 0.9]
     assert not g["attention_matches_sdpa_flash_at_b16"] and g["masked_patch_embed_at_least_2x"]
@@ -66,15 +76,23 @@ def test_goals_read_the_runs(bench):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
 def test_refuses_without_cuda(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / "kernels.py"), "--out", str(tmp_path / "k.json")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "kernels.py"), "--out", str(tmp_path / "k.json")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "needs a CUDA GPU" in proc.stderr
     assert not (tmp_path / "k.json").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
 def test_gpu_check_script_fails_cleanly_without_cuda(tmp_path):
-    proc = subprocess.run(["bash", str(REPO / "bench" / "gpu_check.sh"), str(tmp_path / "out")], cwd=REPO,
-                          capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
+    proc = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_check.sh"), str(tmp_path / "out")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     assert proc.returncode != 0
     assert not list((tmp_path / "out").iterdir())  # no result file from a run that could not start

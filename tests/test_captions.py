@@ -16,8 +16,14 @@ from viclip.captions.cache import CaptionCache, digest
 from viclip.captions.coarse import coarse_captions, coarse_table, coarse_task
 from viclip.captions.frames import frame_captions, frames_table, frames_task
 from viclip.captions.fused import fuse, fused_captions
-from viclip.captions.io import (VARIANT_COLUMNS, VARIANT_SCHEMAS, check_variant, gather_variant, read_clips,
-                                write_variant)
+from viclip.captions.io import (
+    VARIANT_COLUMNS,
+    VARIANT_SCHEMAS,
+    check_variant,
+    gather_variant,
+    read_clips,
+    write_variant,
+)
 from viclip.captions.settings import ExecutionSettings
 from viclip.captions.shards import Runner, caption_images, shard_of, shard_tag
 from viclip.captions.stats import length_stats, variant_stats
@@ -35,9 +41,36 @@ from viclip.data.synthetic import sample_specs
 from viclip.data.world import BACKGROUNDS, COLOURS, SHAPES, SIZES, TEXTURES, ClipSpec, allowed_events, frame_states
 
 MOTION_WORDS = {
-    "move", "moves", "moving", "grow", "grows", "growing", "bigger", "shrink", "shrinks", "shrinking", "rotate",
-    "rotates", "rotating", "turn", "turns", "turning", "change", "changes", "changing", "appear", "appears",
-    "appearing", "then", "left", "right", "up", "down", "tilted", "stays", "still",
+    "move",
+    "moves",
+    "moving",
+    "grow",
+    "grows",
+    "growing",
+    "bigger",
+    "shrink",
+    "shrinks",
+    "shrinking",
+    "rotate",
+    "rotates",
+    "rotating",
+    "turn",
+    "turns",
+    "turning",
+    "change",
+    "changes",
+    "changing",
+    "appear",
+    "appears",
+    "appearing",
+    "then",
+    "left",
+    "right",
+    "up",
+    "down",
+    "tilted",
+    "stays",
+    "still",
 }
 N_CAPTIONED = 8  # captions.frames_per_clip in config.yaml
 
@@ -54,8 +87,20 @@ def _single_event_specs(frames_per_event: int = 16) -> list[ClipSpec]:
         for event in allowed_events(shape):
             colour, texture, bg = next(cycle)
             new = [c for c in COLOURS if c != colour][len(specs) % 5] if event == "change colour" else None
-            specs.append(ClipSpec(f"{shape}-{size}-{event}", shape, colour, texture, size, bg, (event,),
-                                  frames_per_event, new, seed=len(specs)))
+            specs.append(
+                ClipSpec(
+                    f"{shape}-{size}-{event}",
+                    shape,
+                    colour,
+                    texture,
+                    size,
+                    bg,
+                    (event,),
+                    frames_per_event,
+                    new,
+                    seed=len(specs),
+                )
+            )
     specs += sample_specs(60, 4, "rand", sorted(itertools.product(COLOURS, SHAPES)), 1, frames_per_event)
     return specs
 
@@ -121,8 +166,15 @@ def test_frame_captions_parse_back_to_the_ground_truth():
                 assert p is None and text == f"an empty {spec.background} background"
                 continue
             assert p is not None, text
-            assert p == {"size": size_word(s.radius), "colour": s.colour, "texture": s.texture, "shape": s.shape,
-                         "tilt": tilt_word(s.angle), "pos": position_word(s.x, s.y), "bg": spec.background}
+            assert p == {
+                "size": size_word(s.radius),
+                "colour": s.colour,
+                "texture": s.texture,
+                "shape": s.shape,
+                "tilt": tilt_word(s.angle),
+                "pos": position_word(s.x, s.y),
+                "bg": spec.background,
+            }
             n_parsed += 1
     assert n_parsed > 500
 
@@ -188,8 +240,11 @@ def test_summary_keeps_colour_one_always_names_it():
 
 
 def test_summary_subject_has_the_colour_before_the_change():
-    specs = [s for s in sample_specs(120, 9, "cc", sorted(itertools.product(COLOURS, SHAPES)), 2, 16)
-             if s.events[0] == "change colour"]
+    specs = [
+        s
+        for s in sample_specs(120, 9, "cc", sorted(itertools.product(COLOURS, SHAPES)), 2, 16)
+        if s.events[0] == "change colour"
+    ]
     assert specs
     for spec, text in zip(specs, _summaries(specs, keep_colour=1.0)["caption"]):
         assert text.startswith(f"the {spec.colour} {spec.shape} turns {spec.new_colour}"), (spec.events, text)
@@ -243,15 +298,21 @@ def test_captions_of_a_clip_do_not_depend_on_the_other_clips():
         co = coarse_captions(cs, SyntheticImageCaptioner("coarse", 0.3, 2))
         fr = frame_captions(cs, SyntheticImageCaptioner("frame", 0.2, 2), N_CAPTIONED)
         su = summary_captions(fr, SyntheticSummarizer(0.5, 0.5, 2))
-        return {cid: (a, tuple(b), c) for cid, a, b, c in zip(co["clip_id"], co["caption"], fr["captions"], su["caption"])}
+        return {
+            cid: (a, tuple(b), c) for cid, a, b, c in zip(co["clip_id"], co["caption"], fr["captions"], su["caption"])
+        }
 
     full, part = run(clips), run(sub)
     assert part == {c.clip_id: full[c.clip_id] for c in sub}
 
 
 def test_backends_build_from_config():
-    cfg = {"backend": "synthetic", "seed": 3, "summary_keeps_colour": 1.0,
-           "noise": {"coarse": 0.0, "frames": 0.0, "summary": 0.0}}
+    cfg = {
+        "backend": "synthetic",
+        "seed": 3,
+        "summary_keeps_colour": 1.0,
+        "noise": {"coarse": 0.0, "frames": 0.0, "summary": 0.0},
+    }
     assert backends.image_captioner(cfg, "coarse").style == "coarse"
     assert backends.image_captioner(cfg, "frame").style == "frame"
     assert backends.summarizer(cfg).keep_colour == 1.0
@@ -342,7 +403,9 @@ def test_driver_gives_the_captions_of_a_per_clip_loop(chunk):
     clips = [_clip(s) for s in specs]
     co, fr = SyntheticImageCaptioner("coarse", 0.2, 4), SyntheticImageCaptioner("frame", 0.2, 4)
     out = caption_images(clips, [coarse_task(co), frames_task(fr, N_CAPTIONED)], Runner(chunk=chunk))
-    assert coarse_table(clips, out["coarse"])["caption"].tolist() == [co.caption(c, np.array([c.n_frames // 2]))[0] for c in clips]
+    assert coarse_table(clips, out["coarse"])["caption"].tolist() == [
+        co.caption(c, np.array([c.n_frames // 2]))[0] for c in clips
+    ]
     table = frames_table(clips, out["frames"])
     for c, idx, caps in zip(clips, table["frame_indices"], table["captions"]):
         assert caps == fr.caption(c, np.array(idx))
@@ -389,8 +452,15 @@ def test_variant_checks_name_the_file(tmp_path):
 
 
 def test_read_clips_with_windows_and_bad_indexes(tmp_path):
-    pd.DataFrame({"clip_id": ["a", "b"], "path": ["v/a.mp4", "v/b.mp4"], "n_frames": [16, 24],
-                  "start_s": [None, 1.0], "end_s": [float("nan"), 4.0]}).to_parquet(tmp_path / "i.parquet")
+    pd.DataFrame(
+        {
+            "clip_id": ["a", "b"],
+            "path": ["v/a.mp4", "v/b.mp4"],
+            "n_frames": [16, 24],
+            "start_s": [None, 1.0],
+            "end_s": [float("nan"), 4.0],
+        }
+    ).to_parquet(tmp_path / "i.parquet")
     a, b = read_clips(tmp_path / "i.parquet", windows=True)
     assert a.path == str(tmp_path / "v/a.mp4") and a.start_s is None and a.end_s is None
     assert (b.start_s, b.end_s, b.n_frames) == (1.0, 4.0, 24)
@@ -409,7 +479,9 @@ def test_length_statistics():
     assert s["n"] == 4 and s["words_mean"] == 15 / 4 and s["words_max"] == 11 and s["empty"] == 1
     assert (s["share_under_10"], s["share_10_to_20"], s["share_over_20"]) == (0.75, 0.25, 0.0)
     assert s["distinct_share"] == 0.75
-    frames = pd.DataFrame({"clip_id": ["a", "b"], "frame_indices": [[0, 1], [0, 1]], "captions": [["x", "x"], ["x", "y z"]]})
+    frames = pd.DataFrame(
+        {"clip_id": ["a", "b"], "frame_indices": [[0, 1], [0, 1]], "captions": [["x", "x"], ["x", "y z"]]}
+    )
     v = variant_stats({"frames": frames, "coarse": pd.DataFrame({"clip_id": ["a"], "caption": ["a cat"]})})
     assert v["frames"]["n"] == 4 and v["frames"]["clips"] == 2
     assert v["frames"]["distinct_per_clip_mean"] == 1.5 and v["frames"]["share_clips_all_same"] == 0.5

@@ -106,8 +106,9 @@ def test_summarizers_write_one_line_per_clip(models, name):
 
 
 def test_summarizer_prompts(models):
-    s = _summarizer(models["llama"], prompt="Frames: {frames}. Summary:",
-                    fusion_prompt="Scene: {coarse}. Frames: {frames}.")
+    s = _summarizer(
+        models["llama"], prompt="Frames: {frames}. Summary:", fusion_prompt="Scene: {coarse}. Frames: {frames}."
+    )
     assert s.summary_prompt(["a {red} circle.", "a dog"]) == "Frames: a {red} circle; a dog. Summary:"
     assert s.fusion_prompt("a kitchen.", ["a man"]) == "Scene: a kitchen. Frames: a man."
     # the tiny Llama ships a chat template, as instruction-tuned causal LMs do; T5 has none
@@ -163,7 +164,9 @@ def test_both_captioners_share_one_decode_per_clip(models, corpus, monkeypatch):
     assert len(calls) == len(clips)
     assert coarse_table(clips, shared["coarse"]).equals(alone)
     # the frames each captioner saw are the ones it asked for
-    direct = _captioner(models["git"], batch=8).caption_images(list(decode.clip_frames(clips[2], shared["frames"][0][2])))
+    direct = _captioner(models["git"], batch=8).caption_images(
+        list(decode.clip_frames(clips[2], shared["frames"][0][2]))
+    )
     assert shared["frames"][1][2] == direct
 
 
@@ -239,7 +242,8 @@ def test_summary_and_prompted_fusion_with_cache(models, corpus, tmp_path):
     fu = fused_captions("summary_prompted", co, frames=fr, summarizer=_summarizer(models["llama"]), run=run)
     assert fu["clip_id"].tolist() == co["clip_id"].tolist()
     assert fused_captions("concat", co, su)["caption"].tolist() == [
-        f"{a.rstrip('. ')}. {b}" for a, b in zip(co["caption"], su["caption"])]
+        f"{a.rstrip('. ')}. {b}" for a, b in zip(co["caption"], su["caption"])
+    ]
     # a second summarizer run reads every summary from the cache
     called = []
     s2 = _summarizer(models["t5"])
@@ -266,10 +270,14 @@ def _hf_config(repo, models, **over) -> dict:
     cfg["corpus"].update(n_clips=4, frames_per_event=8)
     c = cfg["captions"]
     c.update(backend="hf", frames_per_clip=2, shards=1, sheet_clips=2)
-    c["hf"] = {"coarse": {"model": str(models["blip2"]), "max_new_tokens": 4},
-               "frames": {"model": str(models["git"]), "max_new_tokens": 4},
-               "summarizer": {"model": str(models["t5"]), "max_new_tokens": 4}}
-    c["execution"].update(share_frames=True, chunk_clips=2, cache_dir="cache", batch_size={"coarse": 4, "frames": 8, "summarizer": 4})
+    c["hf"] = {
+        "coarse": {"model": str(models["blip2"]), "max_new_tokens": 4},
+        "frames": {"model": str(models["git"]), "max_new_tokens": 4},
+        "summarizer": {"model": str(models["t5"]), "max_new_tokens": 4},
+    }
+    c["execution"].update(
+        share_frames=True, chunk_clips=2, cache_dir="cache", batch_size={"coarse": 4, "frames": 8, "summarizer": 4}
+    )
     for k, v in over.items():
         c[k] = v
     return cfg
@@ -344,7 +352,9 @@ def test_changing_the_summarizer_reruns_only_summary_and_fusion(hf_run, repo, mo
     # How jobs run is not what they compute, and the fusion prompt is read only
     # under summary_prompted: neither reruns anything.
     cfg = _hf_config(repo, models)
-    cfg["captions"]["execution"].update(chunk_clips=5, decode_workers=1, batch_size={"coarse": 1, "frames": 2, "summarizer": 1})
+    cfg["captions"]["execution"].update(
+        chunk_clips=5, decode_workers=1, batch_size={"coarse": 1, "frames": 2, "summarizer": 1}
+    )
     cfg["captions"]["hf"]["summarizer"]["fusion_prompt"] = "{coarse}; {frames}"
     out = _dry(snakemake_bin, repo, hf_run, cfg, "e.yaml", *targets)
     assert "Nothing to be done" in out, out[-2000:]
@@ -378,8 +388,14 @@ def test_full_hf_run_with_shards_and_sheets(repo, models, snakemake_bin, tmp_pat
         assert (base / f"shards/{k}/sheet.png").read_bytes()[:4] == b"\x89PNG"
     cfg["captions"]["hf"]["coarse"]["max_new_tokens"] = 5
     jobs = planned(_dry(snakemake_bin, repo, tmp_path, cfg, "c.yaml", "captions"))
-    assert jobs == {"caption_coarse": 2, "fuse": 2, "gather_captions": 2, "caption_stats": 1, "caption_sheet": 2,
-                    "captions": 1}, jobs
+    assert jobs == {
+        "caption_coarse": 2,
+        "fuse": 2,
+        "gather_captions": 2,
+        "caption_stats": 1,
+        "caption_sheet": 2,
+        "captions": 1,
+    }, jobs
     # prompted fusion reads the frame captions and the summarizer instead of the summary
     cfg = _hf_config(repo, models, shards=2, fusion="summary_prompted")
     cfg["corpus"]["n_clips"] = 5
@@ -400,8 +416,12 @@ def test_a_killed_shard_job_resumes(repo, models, snakemake_bin, tmp_path):
     _write(tmp_path, "config.yaml", cfg)
     target = "results/captions/synthetic/shards/0/coarse.parquet"
     smk(snakemake_bin, repo, tmp_path, "--cores", "1", "results/data/synthetic/frames.parquet")
-    proc = subprocess.Popen([snakemake_bin, "-s", str(repo / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
-                             target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [snakemake_bin, "-s", str(repo / "Snakefile"), "--directory", str(tmp_path), "--cores", "1", target],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     cache = tmp_path / "cache" / "frames"
     deadline = time.time() + 300
     while not list(cache.glob("*/synthetic.s0of1-*.parquet")) and time.time() < deadline and proc.poll() is None:
@@ -415,12 +435,14 @@ def test_a_killed_shard_job_resumes(repo, models, snakemake_bin, tmp_path):
     smk(snakemake_bin, repo, tmp_path, "--unlock", target)  # a killed Snakemake leaves its lock behind
     smk(snakemake_bin, repo, tmp_path, "--cores", "1", "--rerun-incomplete", target)
     log = (tmp_path / "logs/captions/images-synthetic-0.log").read_text()
-    line = next(l for l in log.splitlines() if "from the cache" in l)
+    line = next(ln for ln in log.splitlines() if "from the cache" in ln)
     cached = int(line.split("'frames': ")[1].split("}")[0])
     assert 1 <= cached < 16, line
     clips = read_clips(tmp_path / "results/data/synthetic/frames.parquet")
-    tasks = [coarse_task(_captioner(models["blip2"], max_new_tokens=4)),
-             frames_task(_captioner(models["git"], max_new_tokens=4), 2)]
+    tasks = [
+        coarse_task(_captioner(models["blip2"], max_new_tokens=4)),
+        frames_task(_captioner(models["git"], max_new_tokens=4), 2),
+    ]
     fresh = caption_images(clips, tasks, Runner())
     assert pd.read_parquet(tmp_path / target).equals(coarse_table(clips, fresh["coarse"]))
     frames = pd.read_parquet(tmp_path / "results/captions/synthetic/shards/0/frames.parquet")

@@ -25,9 +25,21 @@ SMALL_CLIP = {
     "text_cfg": {"context_length": 77, "vocab_size": 1000, "width": 64, "heads": 2, "layers": 2},
 }
 SMALL = {
-    "image_size": 32, "patch_size": 8, "num_frames": 8, "vision_width": 64, "vision_layers": 2, "vision_heads": 2,
-    "embed_dim": 32, "drop_path": 0.0, "vocab_size": 1000, "context_length": 32, "text_width": 64,
-    "text_layers": 2, "text_heads": 2, "freeze_text": True, "temp_init": 0.01,
+    "image_size": 32,
+    "patch_size": 8,
+    "num_frames": 8,
+    "vision_width": 64,
+    "vision_layers": 2,
+    "vision_heads": 2,
+    "embed_dim": 32,
+    "drop_path": 0.0,
+    "vocab_size": 1000,
+    "context_length": 32,
+    "text_width": 64,
+    "text_layers": 2,
+    "text_heads": 2,
+    "freeze_text": True,
+    "temp_init": 0.01,
 }
 NOT_FROM_CLIP = {"vision_encoder.temporal_positional_embedding", "temp"}
 
@@ -100,8 +112,10 @@ def test_video_forward_after_init():
 
 
 def test_layer_scale_is_folded():
-    clip = small_clip(vision_cfg={**SMALL_CLIP["vision_cfg"], "ls_init_value": 0.5},
-                      text_cfg={**SMALL_CLIP["text_cfg"], "ls_init_value": 0.5})
+    clip = small_clip(
+        vision_cfg={**SMALL_CLIP["vision_cfg"], "ls_init_value": 0.5},
+        text_cfg={**SMALL_CLIP["text_cfg"], "ls_init_value": 0.5},
+    )
     with torch.no_grad():
         for name, p in clip.named_parameters():
             if name.endswith("gamma"):
@@ -130,8 +144,12 @@ def test_shape_mismatch_lists_every_key_and_changes_nothing():
     with pytest.raises(ValueError) as err:
         init_from_open_clip(model, small_clip())
     msg = str(err.value)
-    for key in ("vision_encoder.conv1.weight", "vision_encoder.class_embedding", "vision_encoder.proj",
-                "vision_encoder.transformer.resblocks.1.mlp.c_fc.weight"):
+    for key in (
+        "vision_encoder.conv1.weight",
+        "vision_encoder.class_embedding",
+        "vision_encoder.proj",
+        "vision_encoder.transformer.resblocks.1.mlp.c_fc.weight",
+    ):
         assert key in msg
     assert "text_encoder." not in msg  # the text tower matches
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

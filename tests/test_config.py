@@ -123,9 +123,12 @@ def test_load_names_the_file_on_schema_errors(tmp_path, cfg):
     assert str(path) in str(info.value) and "model.widht" in str(info.value)
 
 
-INTERNVID = {"name": "internvid", "metadata": "InternVid-10M-FLT.jsonl",
-             "subset": {"method": "random", "size": 1000, "seed": 0},
-             "download": {"source": "local", "local_dir": "videos", "short_side": 224, "fps": 8}}
+INTERNVID = {
+    "name": "internvid",
+    "metadata": "InternVid-10M-FLT.jsonl",
+    "subset": {"method": "random", "size": 1000, "seed": 0},
+    "download": {"source": "local", "local_dir": "videos", "short_side": 224, "fps": 8},
+}
 K400 = {"reader": "kinetics400", "video_root": "k400", "annotations": {"val": "validate.csv"}}
 
 

@@ -56,8 +56,9 @@ def one_process(micro_idx: list[list[int]], cached: bool) -> tuple[float, dict]:
     model = initial_model(CFG, 0)
     task = PretrainTask(model, None, None, [], [], 0)
     batch = global_batch()
-    loss = train_step(task.module, [rows(batch, i) for i in micro_idx], task, Dist(), torch.autocast("cpu", enabled=False),
-                      cached)
+    loss = train_step(
+        task.module, [rows(batch, i) for i in micro_idx], task, Dist(), torch.autocast("cpu", enabled=False), cached
+    )
     return float(loss), gradients(model)
 
 
@@ -69,8 +70,9 @@ CASES = {  # name: (micro-batch per rank, cached accumulation)
 
 
 def _rank(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     dist = from_env()
     results = {}
@@ -152,8 +154,15 @@ def test_two_ranks_with_micro_negatives_match_their_objective(two_ranks):
 @pytest.mark.slow  # ~30 s here: torchrun and two ranks each import torch and DDP's torch._dynamo
 def test_torchrun_two_processes_train_like_one(tmp_path):
     files = write_toy_corpus(tmp_path / "corpus", n=32)
-    spec = dict(model=TINY, train=train_cfg(epochs=2, tune_epochs=0.5), mask_ratio=0.5, seed=3, threads=1, **files,
-                execution={"nproc": 2, "log_every": 2})
+    spec = dict(
+        model=TINY,
+        train=train_cfg(epochs=2, tune_epochs=0.5),
+        mask_ratio=0.5,
+        seed=3,
+        threads=1,
+        **files,
+        execution={"nproc": 2, "log_every": 2},
+    )
     one, two = tmp_path / "one", tmp_path / "two"
     torch.set_num_threads(1)
     run_job({**spec, "out_dir": str(one), "log_path": str(one / "log.jsonl")}, Dist())
@@ -173,6 +182,8 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
             x, y = torch.cat([x[:w], x[2 * w :]]), torch.cat([y[:w], y[2 * w :]])
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=k)
     lines = [[json.loads(x) for x in (d / "log.jsonl").read_text().splitlines()] for d in (one, two)]
-    assert [(r["kind"], r["stage"], r["epoch"]) for r in lines[0]] == [(r["kind"], r["stage"], r["epoch"]) for r in lines[1]]
+    assert [(r["kind"], r["stage"], r["epoch"]) for r in lines[0]] == [
+        (r["kind"], r["stage"], r["epoch"]) for r in lines[1]
+    ]
     np.testing.assert_allclose([r["loss"] for r in lines[0]], [r["loss"] for r in lines[1]], rtol=1e-5)
     assert not (two / "resume").exists()

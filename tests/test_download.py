@@ -88,17 +88,32 @@ def hidden(out: Path) -> list[Path]:
 
 # --- whole path with a local source -------------------------------------------------------------
 
+
 def test_local_source_cuts_probes_and_classifies(videos, tmp_path):
-    clips = table([
-        ("a1", GOOD[0], 1.0, 2.5), ("b1", GOOD[1], 0.0, 1.2), ("c1", GOOD[2], 2.0, 2.9),
-        ("missing", "zzzzzzzzzzz", 0.0, 1.0), ("badid", "not-an-id", 0.0, 1.0),
-        ("corrupt", "corruptvid1", 0.0, 1.0), ("trunc", "truncated01", 0.5, 2.5),
-        ("past_end", GOOD[0], 2.0, 5.0),
-    ])
+    clips = table(
+        [
+            ("a1", GOOD[0], 1.0, 2.5),
+            ("b1", GOOD[1], 0.0, 1.2),
+            ("c1", GOOD[2], 2.0, 2.9),
+            ("missing", "zzzzzzzzzzz", 0.0, 1.0),
+            ("badid", "not-an-id", 0.0, 1.0),
+            ("corrupt", "corruptvid1", 0.0, 1.0),
+            ("trunc", "truncated01", 0.5, 2.5),
+            ("past_end", GOOD[0], 2.0, 5.0),
+        ]
+    )
     res = download_clips(clips, tmp_path, LocalFileSource(videos), DownloadOptions(**OPTS))
     status = {r["clip_id"]: r["status"] for r in lines(tmp_path)}
-    assert status == {"a1": OK, "b1": OK, "c1": OK, "missing": "unavailable", "badid": "invalid_id",
-                      "corrupt": "corrupt", "trunc": "corrupt", "past_end": "cut_failed"}
+    assert status == {
+        "a1": OK,
+        "b1": OK,
+        "c1": OK,
+        "missing": "unavailable",
+        "badid": "invalid_id",
+        "corrupt": "corrupt",
+        "trunc": "corrupt",
+        "past_end": "cut_failed",
+    }
     assert res.status_counts == {"ok": 3, "corrupt": 2, "cut_failed": 1, "invalid_id": 1, "unavailable": 1}
     m = res.manifest
     assert list(m.columns) == list(MANIFEST_COLUMNS) and list(m.clip_id) == ["a1", "b1", "c1"]
@@ -126,11 +141,14 @@ def test_rerun_skips_settled_clips_and_redoes_stale_ones(videos, tmp_path):
     assert again.attempted == 0 and len(lines(tmp_path)) == 2
     assert (tmp_path / "videos/a1.mp4").stat().st_mtime_ns == mtime
     # A changed frame rate makes the ok clip stale; a permanent failure is retried only when asked.
-    res = download_clips(clips, tmp_path, LocalFileSource(videos),
-                         DownloadOptions(**{**OPTS, "fps": 4}, retry_statuses=("unavailable",)))
+    res = download_clips(
+        clips, tmp_path, LocalFileSource(videos), DownloadOptions(**{**OPTS, "fps": 4}, retry_statuses=("unavailable",))
+    )
     assert res.attempted == 2 and res.manifest.fps.tolist() == [4.0]
     assert [(r["clip_id"], r["attempt"]) for r in lines(tmp_path)][2:] in (
-        [("a1", 2), ("missing", 2)], [("missing", 2), ("a1", 2)])
+        [("a1", 2), ("missing", 2)],
+        [("missing", 2), ("a1", 2)],
+    )
     # A deleted clip file is made again.
     (tmp_path / "videos/a1.mp4").unlink()
     res = download_clips(clips, tmp_path, LocalFileSource(videos), DownloadOptions(**{**OPTS, "fps": 4}))
@@ -149,6 +167,7 @@ def test_cut_is_reproducible_and_names_files(videos, tmp_path):
 
 
 # --- retries, backoff and interruption ----------------------------------------------------------
+
 
 class FlakySource(LocalFileSource):
     """A local folder that answers `status` to the first `fails[id]` fetches of each id."""
@@ -175,7 +194,10 @@ def test_transient_failures_retry_with_backoff_in_run_and_across_runs(videos, tm
     assert time.monotonic() - t0 >= 0.1 + 0.2  # waits 0.1 s, then 0.2 s
     assert np.diff(src.starts).min() >= 0.09 and np.diff(src.starts)[1] >= 0.19
     assert [(r["status"], r["attempt"]) for r in lines(tmp_path)] == [
-        ("rate_limited", 1), ("rate_limited", 2), ("ok", 3)]
+        ("rate_limited", 1),
+        ("rate_limited", 2),
+        ("ok", 3),
+    ]
     assert res.status_counts == {"ok": 1}
 
     res = download_clips(clips, tmp_path, src, opts)
@@ -214,8 +236,9 @@ def test_killed_run_resumes_without_redoing_finished_clips(videos, tmp_path):
     out = tmp_path / "out"
     clips = table([(f"k{i}", GOOD[i % 3], 0.1 * i, 0.1 * i + 1.0) for i in range(10)])
     clips.to_parquet(tmp_path / "clips.parquet")
-    code = RUN_IN_CHILD.format(tests=str(Path(__file__).parent), table=str(tmp_path / "clips.parquet"),
-                               out=str(out), videos=str(videos))
+    code = RUN_IN_CHILD.format(
+        tests=str(Path(__file__).parent), table=str(tmp_path / "clips.parquet"), out=str(out), videos=str(videos)
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     try:
@@ -253,11 +276,11 @@ def test_leftovers_of_a_killed_run_are_removed_and_runs_are_exclusive(videos, tm
     with open(tmp_path / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(RuntimeError, match="another download run"):
-            download_clips(table([("a1", GOOD[0], 0, 1)]), tmp_path, LocalFileSource(videos),
-                           DownloadOptions(**OPTS))
+            download_clips(table([("a1", GOOD[0], 0, 1)]), tmp_path, LocalFileSource(videos), DownloadOptions(**OPTS))
 
 
 # --- the ledger ----------------------------------------------------------------------------------
+
 
 def test_ledger_latest_tolerates_a_torn_last_line(tmp_path):
     path = tmp_path / "ledger.jsonl"
@@ -282,6 +305,7 @@ def test_ledger_latest_tolerates_a_torn_last_line(tmp_path):
 
 
 # --- yt-dlp for real, against a local HTTP server -------------------------------------------------
+
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
     """Serves files with byte ranges (ffmpeg seeks in mp4s); some ids answer with HTTP errors."""
@@ -313,7 +337,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         if m:
             a = int(m.group(1))
             b = int(m.group(2)) if m.group(2) else len(data) - 1
-            chunk = data[a: b + 1]
+            chunk = data[a : b + 1]
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {a}-{a + len(chunk) - 1}/{len(data)}")
         else:
@@ -336,13 +360,21 @@ def server(videos):
 
 
 def test_ytdlp_source_downloads_sections_through_the_whole_path(server, tmp_path):
-    clips = table([("s1", GOOD[1], 1.0, 2.2), ("s2", GOOD[2], 0.4, 1.6), ("gone", "zzzzzzzzzzz", 0, 1),
-                   ("slow", "ratelimit01", 0, 1)])
+    clips = table(
+        [
+            ("s1", GOOD[1], 1.0, 2.2),
+            ("s2", GOOD[2], 0.4, 1.6),
+            ("gone", "zzzzzzzzzzz", 0, 1),
+            ("slow", "ratelimit01", 0, 1),
+        ]
+    )
     opts = DownloadOptions(**OPTS, attempts=2)
     res = download_clips(clips, tmp_path, YtDlpSource(url_template=server, max_height=360), opts)
     assert res.status_counts == {"ok": 2, "unavailable": 1, "rate_limited": 1}
     assert [(r["clip_id"], r["attempt"]) for r in lines(tmp_path) if r["clip_id"] == "slow"] == [
-        ("slow", 1), ("slow", 2)]
+        ("slow", 1),
+        ("slow", 2),
+    ]
     # the section starts at the clip's start: frame 0 is the source frame at start_s
     assert abs(levels(tmp_path / "videos/s1.mp4")[0] - grey(10, 1)) < 4
     assert abs(levels(tmp_path / "videos/s2.mp4")[0] - grey(4, 2)) < 4
@@ -359,11 +391,14 @@ def test_ytdlp_whole_video_download(server, videos, tmp_path):
     assert probe.n_frames == 8 and abs(levels(tmp_path / "c.mp4")[0] - grey(10)) < 4
 
 
-@pytest.mark.parametrize("youtube_id, status", [
-    ("zzzzzzzzzzz", "unavailable"),   # HTTP 404
-    ("ratelimit01", "rate_limited"),  # HTTP 429
-    ("servererr01", "network"),       # HTTP 503
-])
+@pytest.mark.parametrize(
+    "youtube_id, status",
+    [
+        ("zzzzzzzzzzz", "unavailable"),  # HTTP 404
+        ("ratelimit01", "rate_limited"),  # HTTP 429
+        ("servererr01", "network"),  # HTTP 503
+    ],
+)
 def test_real_ytdlp_errors_are_classified(server, tmp_path, youtube_id, status):
     with pytest.raises(FetchError) as err:
         YtDlpSource(url_template=server).fetch(youtube_id, 0, 1, tmp_path)
@@ -386,28 +421,47 @@ def test_unreachable_host_is_a_network_error(tmp_path):
 YT = "ERROR: [youtube] dQw4w9WgXcQ: "
 
 
-@pytest.mark.parametrize("message, status", [
-    # texts of yt-dlp's youtube extractor (playability reasons) and HTTP layer
-    (YT + "Private video. Sign in if you've been granted access to this video. Use --cookies-from-browser or "
-          "--cookies for the authentication.", "private"),
-    (YT + "Video unavailable. This video has been removed by the uploader", "unavailable"),
-    (YT + "Video unavailable. This video is no longer available because the YouTube account associated with "
-          "this video has been terminated.", "unavailable"),
-    (YT + "Video unavailable. This content isn't available, try again later. The current session has been "
-          "rate-limited by YouTube for up to an hour.", "rate_limited"),
-    (YT + "Sign in to confirm you\u2019re not a bot. Use --cookies-from-browser or --cookies for the "
-          "authentication.", "rate_limited"),
-    (YT + "The uploader has not made this video available in your country", "geo_blocked"),
-    (YT + "Sign in to confirm your age. This video may be inappropriate for some users.", "login_required"),
-    (YT + "Join this channel to get access to members-only content like this video, and other exclusive perks.",
-     "login_required"),
-    ("ERROR: unable to download video data: HTTP Error 403: Forbidden", "network"),
-    (YT + "Unable to download API page: <urlopen error [Errno -3] Temporary failure in name resolution>",
-     "network"),
-    ("ERROR: [download] Got error: The read operation timed out", "network"),
-    (YT + "Requested format is not available. Use --list-formats for a list of available formats", "unavailable"),
-    ("ERROR: something no pattern knows", "error"),
-])
+@pytest.mark.parametrize(
+    "message, status",
+    [
+        # texts of yt-dlp's youtube extractor (playability reasons) and HTTP layer
+        (
+            YT + "Private video. Sign in if you've been granted access to this video. Use --cookies-from-browser or "
+            "--cookies for the authentication.",
+            "private",
+        ),
+        (YT + "Video unavailable. This video has been removed by the uploader", "unavailable"),
+        (
+            YT + "Video unavailable. This video is no longer available because the YouTube account associated with "
+            "this video has been terminated.",
+            "unavailable",
+        ),
+        (
+            YT + "Video unavailable. This content isn't available, try again later. The current session has been "
+            "rate-limited by YouTube for up to an hour.",
+            "rate_limited",
+        ),
+        (
+            YT + "Sign in to confirm you\u2019re not a bot. Use --cookies-from-browser or --cookies for the "
+            "authentication.",
+            "rate_limited",
+        ),
+        (YT + "The uploader has not made this video available in your country", "geo_blocked"),
+        (YT + "Sign in to confirm your age. This video may be inappropriate for some users.", "login_required"),
+        (
+            YT + "Join this channel to get access to members-only content like this video, and other exclusive perks.",
+            "login_required",
+        ),
+        ("ERROR: unable to download video data: HTTP Error 403: Forbidden", "network"),
+        (
+            YT + "Unable to download API page: <urlopen error [Errno -3] Temporary failure in name resolution>",
+            "network",
+        ),
+        ("ERROR: [download] Got error: The read operation timed out", "network"),
+        (YT + "Requested format is not available. Use --list-formats for a list of available formats", "unavailable"),
+        ("ERROR: something no pattern knows", "error"),
+    ],
+)
 def test_messages_map_to_statuses(message, status):
     assert classify_message(message) == status
 
@@ -417,19 +471,25 @@ def test_status_sets_partition_and_exception_types_win():
 
     assert set(STATUSES) == {OK} | PERMANENT | TRANSIENT and not PERMANENT & TRANSIENT
     geo = GeoRestrictedError("blocked for this viewer")  # no geo words: the type decides
-    assert classify_download_error(DownloadError("ERROR: blocked for this viewer", (GeoRestrictedError, geo, None))) \
+    assert (
+        classify_download_error(DownloadError("ERROR: blocked for this viewer", (GeoRestrictedError, geo, None)))
         == "geo_blocked"
+    )
 
 
 # --- validation and configuration ----------------------------------------------------------------
 
-@pytest.mark.parametrize("rows, match", [
-    ([("../evil", GOOD[0], 0, 1)], r"row 0: clip_id '../evil'"),
-    ([(".hidden", GOOD[0], 0, 1)], r"row 0: clip_id '.hidden'"),
-    ([("a", GOOD[0], 0, 1), ("b", GOOD[0], 2, 2)], r"row 1 \(b\): end_s 2.0 <= start_s 2.0"),
-    ([("a", GOOD[0], 0, 1), ("a", GOOD[0], 1, 2)], r"clip_id 'a' appears more than once"),
-    ([("a", GOOD[0], "x", 1)], r"row 0: start_s='x'"),
-])
+
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        ([("../evil", GOOD[0], 0, 1)], r"row 0: clip_id '../evil'"),
+        ([(".hidden", GOOD[0], 0, 1)], r"row 0: clip_id '.hidden'"),
+        ([("a", GOOD[0], 0, 1), ("b", GOOD[0], 2, 2)], r"row 1 \(b\): end_s 2.0 <= start_s 2.0"),
+        ([("a", GOOD[0], 0, 1), ("a", GOOD[0], 1, 2)], r"clip_id 'a' appears more than once"),
+        ([("a", GOOD[0], "x", 1)], r"row 0: start_s='x'"),
+    ],
+)
 def test_bad_tables_name_the_row(rows, match):
     with pytest.raises(ValueError, match=match):
         validate_clips(table(rows), "my.parquet")
@@ -439,8 +499,14 @@ def test_bad_tables_name_the_row(rows, match):
 
 
 def test_config_builds_sources_and_options(videos, tmp_path):
-    cfg = {"source": "local", "local_dir": str(videos), "workers": 3, "short_side": 64, "fps": 4,
-           "retry_statuses": ["login_required"]}
+    cfg = {
+        "source": "local",
+        "local_dir": str(videos),
+        "workers": 3,
+        "short_side": 64,
+        "fps": 4,
+        "retry_statuses": ["login_required"],
+    }
     assert options_from_config(cfg).retry_statuses == ("login_required",)
     assert isinstance(source_from_config(cfg), LocalFileSource)
     yt = source_from_config({"source": "youtube", "max_height": 240})
@@ -450,8 +516,11 @@ def test_config_builds_sources_and_options(videos, tmp_path):
     assert node.options(tmp_path, 1, 2)["js_runtimes"] == {"node": {"path": "/opt/node/bin/node"}}
     with pytest.raises(ValueError, match="js_runtime"):
         YtDlpSource(js_runtime="python")
-    for bad, match in [({"workerz": 2}, "unknown keys"), ({"short_side": 33}, "even"),
-                       ({"retry_statuses": ["network"]}, "not permanent")]:
+    for bad, match in [
+        ({"workerz": 2}, "unknown keys"),
+        ({"short_side": 33}, "even"),
+        ({"retry_statuses": ["network"]}, "not permanent"),
+    ]:
         with pytest.raises(ValueError, match=match):
             options_from_config(bad)
     with pytest.raises(ValueError, match="no other braces"):
@@ -466,18 +535,34 @@ def test_config_builds_sources_and_options(videos, tmp_path):
 
 def test_snakemake_script(videos, tmp_path, repo, snakemake_bin):
     table([("a1", GOOD[0], 0.5, 1.5), ("gone", "zzzzzzzzzzz", 0, 1)]).to_parquet(tmp_path / "clips.parquet")
-    params = {"source": "local", "local_dir": str(videos), "short_side": 32, "fps": 8, "workers": 2,
-              "attempts": 2, "backoff_s": 0.01}
-    (tmp_path / "Snakefile").write_text(textwrap.dedent(f"""
+    params = {
+        "source": "local",
+        "local_dir": str(videos),
+        "short_side": 32,
+        "fps": 8,
+        "workers": 2,
+        "attempts": 2,
+        "backoff_s": 0.01,
+    }
+    (tmp_path / "Snakefile").write_text(
+        textwrap.dedent(f"""
         rule download_clips:
             input: clips="clips.parquet"
             output: manifest="data/clips.parquet", summary="data/download.json"
             params: out_dir="data", download={params!r}
             log: "logs/download.log"
-            script: "{repo / 'scripts' / 'download_clips.py'}"
-    """))
-    proc = subprocess.run([snakemake_bin, "--cores", "1", "--quiet"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, check=False, env={**os.environ, "PYTHONPATH": str(repo)})
+            script: "{repo / "scripts" / "download_clips.py"}"
+    """)
+    )
+    proc = subprocess.run(
+        [snakemake_bin, "--cores", "1", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:] + (tmp_path / "logs/download.log").read_text()[-3000:]
     summary = json.loads((tmp_path / "data/download.json").read_text())
     assert summary["by_status"] == {"ok": 1, "unavailable": 1} and summary["n_ok"] == 1

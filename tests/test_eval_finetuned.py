@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from test_eval_queries import SENTENCES
 from test_eval_zeroshot import TINY, classification_bench, write_benchmark
+
 from viclip.data.benchmarks.load import load_benchmark
 from viclip.eval.finetuned import evaluate_finetuned
 from viclip.eval.protocol import PAPER_FINETUNED_VIEWS, PAPER_RETRIEVAL_INPUT, finetuned_input, finetuned_settings
@@ -29,13 +29,20 @@ def test_settings_default_to_the_paper_and_follow_the_config():
     assert finetuned_input("anet", ours, 8, 32) == {"frames": 8, "text_length_requested": 32, "text_length": 32}
     assert finetuned_input("k400", paper, 8, 32)["frames"] == 8  # classification keeps the model's frames
     assert {k: v["text_length"] for k, v in PAPER_RETRIEVAL_INPUT.items()} == {
-        "msrvtt": 32, "lsmdc": 96, "didemo": 64, "msvd": 64, "anet": 150}
+        "msrvtt": 32,
+        "lsmdc": 96,
+        "didemo": 64,
+        "msvd": 64,
+        "anet": 150,
+    }
 
 
 def test_classification_with_views_records_them(tmp_path):
     bench = load_benchmark(classification_bench(tmp_path / "k400"), TINY.num_frames, TINY.image_size)
     model = initial_model(TINY, 0)
-    emb = F.normalize(torch.randn(len(bench.meta["classes"]), TINY.embed_dim, generator=torch.Generator().manual_seed(0)), dim=-1)
+    emb = F.normalize(
+        torch.randn(len(bench.meta["classes"]), TINY.embed_dim, generator=torch.Generator().manual_seed(0)), dim=-1
+    )
     head = Classifier(model, emb)
     settings = finetuned_settings({"finetuned": {"views": {"k400": {"clips": 2, "crops": 3}}, "input": "model"}})
     metrics, details = evaluate_finetuned(head, model, tokenizer_for(TINY), bench, settings)
@@ -56,7 +63,9 @@ def test_retrieval_with_the_papers_frames_needs_a_model_built_for_them(tmp_path)
     # a model with 12 temporal positions (as fine-tuning at 12 frames builds it) is evaluated on 12 frames
     wide = initial_model(ViCLIPConfig.from_dict({**TINY.to_dict(), "num_frames": 12}), 0)
     state = model.state_dict()
-    state["vision_encoder.temporal_positional_embedding"] = resize_temporal(state["vision_encoder.temporal_positional_embedding"], 12)
+    state["vision_encoder.temporal_positional_embedding"] = resize_temporal(
+        state["vision_encoder.temporal_positional_embedding"], 12
+    )
     wide.load_state_dict(state)
     metrics, details = evaluate_finetuned(None, wide, tokenizer_for(wide.cfg), bench, paper)
     s = details["settings"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_eval_zeroshot import TINY
 from torch import nn
 
-from test_eval_zeroshot import TINY
 from viclip.data.frames import MEAN, STD, ClipSampler
 from viclip.eval.embed import embed_videos
 from viclip.eval.multiview import Views, classify_views, embed_video_views, view_batch

@@ -7,8 +7,8 @@ import json
 import re
 
 import pytest
-
 from test_eval_zeroshot import TINY, classification_bench, write_benchmark
+
 from viclip.data.benchmarks.load import load_benchmark
 from viclip.eval.protocol import zeroshot_settings
 from viclip.eval.records import code_version, make_record
@@ -32,13 +32,24 @@ def test_record_fields(tmp_path, checkpoint):
     meta["counts"] = {"test": {"videos_listed": 12, "videos_found": 10, "videos_missing": 2}}
     (root / "meta.json").write_text(json.dumps(meta))
     bench = load_benchmark(root, TINY.num_frames, TINY.image_size)
-    rec = make_record("baseline", 3, bench, "zeroshot", {"top1": 0.5}, {"n_queries": 10, "settings": {"views": "1x1"}},
-                      checkpoint=checkpoint)
+    rec = make_record(
+        "baseline",
+        3,
+        bench,
+        "zeroshot",
+        {"top1": 0.5},
+        {"n_queries": 10, "settings": {"views": "1x1"}},
+        checkpoint=checkpoint,
+    )
     assert REPORT_KEYS <= rec.keys() and rec["run"] == "baseline/seed3" and rec["task"] == "classification"
     assert rec["settings"] == {"views": "1x1"} and "settings" not in rec["details"]
     assert rec["checkpoint"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    assert rec["videos"] == {"split": "test", "used": 10, "missing": 2,
-                             "missing_by_reason": {"not_in_local_copy": 2, "failed_to_decode": 0}}
+    assert rec["videos"] == {
+        "split": "test",
+        "used": 10,
+        "missing": 2,
+        "missing_by_reason": {"not_in_local_copy": 2, "failed_to_decode": 0},
+    }
     assert "metrics_uninterpolated" not in rec
     version = rec["code_version"]
     assert version["viclip"] == code_version()["viclip"]
@@ -52,12 +63,14 @@ def test_videos_that_failed_to_decode_count_as_missing(tmp_path):
 
 
 def test_eval_split_comes_from_meta(tmp_path):
-    root = write_benchmark(tmp_path / "anet", "anet", texts=[["a", "b"], ["c"]], split="val",
-                           meta={"paragraph": True, "eval_split": "val"})
+    root = write_benchmark(
+        tmp_path / "anet", "anet", texts=[["a", "b"], ["c"]], split="val", meta={"paragraph": True, "eval_split": "val"}
+    )
     bench = load_benchmark(root, TINY.num_frames, TINY.image_size)
     assert bench.eval_split == "val" and len(bench.test.sampler) == 2
-    bad = load_benchmark(write_benchmark(tmp_path / "lsmdc", "lsmdc", texts=[["a"]], split="train"),
-                         TINY.num_frames, TINY.image_size)
+    bad = load_benchmark(
+        write_benchmark(tmp_path / "lsmdc", "lsmdc", texts=[["a"]], split="train"), TINY.num_frames, TINY.image_size
+    )
     with pytest.raises(ValueError, match="evaluation split 'test'"):
         _ = bad.test
 
@@ -71,9 +84,15 @@ def test_bad_counts_name_the_file(tmp_path):
 
 
 def test_wise_ft_records_both_results(tmp_path, checkpoint):
-    dirs = [classification_bench(tmp_path / "k400"),
-            write_benchmark(tmp_path / "didemo", "didemo", texts=[["a man walks.", "he sits."], ["a dog runs."], ["rain falls."]],
-                            meta={"paragraph": True})]
+    dirs = [
+        classification_bench(tmp_path / "k400"),
+        write_benchmark(
+            tmp_path / "didemo",
+            "didemo",
+            texts=[["a man walks.", "he sits."], ["a dog runs."], ["rain falls."]],
+            meta={"paragraph": True},
+        ),
+    ]
     plain = list(zero_shot_records(checkpoint, dirs, zeroshot_settings({"wise_ft_alpha": 1.0}), "baseline", 3))
     wise = list(zero_shot_records(checkpoint, dirs, zeroshot_settings({"wise_ft_alpha": 0.5}), "baseline", 3))
     for p, w in zip(plain, wise):

@@ -61,8 +61,10 @@ def _torchmetrics_retrieval(scores_qc: torch.Tensor, positives: list[list[int]],
 
 def _reference(sim_tv: torch.Tensor, owner: list[int]) -> dict[str, float]:
     texts_of = [[t for t, v in enumerate(owner) if v == video] for video in range(sim_tv.shape[1])]
-    return {**_torchmetrics_retrieval(sim_tv, [[v] for v in owner], "t2v"),
-            **_torchmetrics_retrieval(sim_tv.t(), texts_of, "v2t")}
+    return {
+        **_torchmetrics_retrieval(sim_tv, [[v] for v in owner], "t2v"),
+        **_torchmetrics_retrieval(sim_tv.t(), texts_of, "v2t"),
+    }
 
 
 def _lower_correct_entries(sim_tv: torch.Tensor, owner: list[int]) -> torch.Tensor:

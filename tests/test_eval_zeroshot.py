@@ -35,20 +35,54 @@ from viclip.model.factory import initial_model
 from viclip.model.tokenizer import tokenizer_for
 from viclip.model.viclip import ViCLIPConfig
 
-TINY = ViCLIPConfig.from_dict(dict(name="tiny", image_size=16, patch_size=8, num_frames=4, vision_width=32,
-                                   vision_layers=1, vision_heads=2, embed_dim=16, drop_path=0.0, tokenizer="word_hash",
-                                   vocab_size=64, context_length=12, text_width=32, text_layers=1, text_heads=2,
-                                   temp_init=0.07, freeze_text=False))
+TINY = ViCLIPConfig.from_dict(
+    dict(
+        name="tiny",
+        image_size=16,
+        patch_size=8,
+        num_frames=4,
+        vision_width=32,
+        vision_layers=1,
+        vision_heads=2,
+        embed_dim=16,
+        drop_path=0.0,
+        tokenizer="word_hash",
+        vocab_size=64,
+        context_length=12,
+        text_width=32,
+        text_layers=1,
+        text_heads=2,
+        temp_init=0.07,
+        freeze_text=False,
+    )
+)
 
 
-def write_benchmark(root: Path, name: str, *, labels=None, texts=None, meta: dict | None = None, n_frames: int = 12,
-                    size: tuple[int, int] = (16, 16), split: str = "test", undecoded: int = 0, seed: int = 0) -> Path:
+def write_benchmark(
+    root: Path,
+    name: str,
+    *,
+    labels=None,
+    texts=None,
+    meta: dict | None = None,
+    n_frames: int = 12,
+    size: tuple[int, int] = (16, 16),
+    split: str = "test",
+    undecoded: int = 0,
+    seed: int = 0,
+) -> Path:
     """A benchmark in the standard layout with random frames; `undecoded` manifest rows never reach the cache."""
     n = len(labels) if labels is not None else len(texts)
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 256, (n, n_frames, *size, 3), dtype=np.uint8)
-    rows = pd.DataFrame({"clip_id": [f"{name}-{i}" for i in range(n)], "path": [f"videos/{i}.mp4" for i in range(n)],
-                         "split": split, "n_frames": n_frames})
+    rows = pd.DataFrame(
+        {
+            "clip_id": [f"{name}-{i}" for i in range(n)],
+            "path": [f"videos/{i}.mp4" for i in range(n)],
+            "split": split,
+            "n_frames": n_frames,
+        }
+    )
     if labels is not None:
         rows["label"] = np.asarray(labels, dtype=np.int64)
     else:
@@ -86,18 +120,27 @@ def _e(i: int, dim: int = 7) -> torch.Tensor:
 def test_zero_shot_classification_on_known_embeddings_hand_checked():
     # class c's two prompts are e_c +/- 0.5 e_6 (normalised): their mean points along e_c, so the
     # class embedding is e_c and a video's score for class c is its c-th coordinate
-    prompt = torch.stack([torch.stack([F.normalize(_e(c) + 0.5 * _e(6), dim=0), F.normalize(_e(c) - 0.5 * _e(6), dim=0)])
-                          for c in range(6)])
-    video = F.normalize(torch.stack([
-        _e(0),                                                        # label 0: rank 0
-        torch.tensor([0.9, 0.5, 0.3, 0.2, 0.1, 0.05, 0.0]),           # label 2: two classes ahead -> rank 2
-        torch.tensor([0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]),            # label 5: rank 5
-        _e(3) + _e(4),                                                # label 3: tied with class 4 -> rank 1
-    ]), dim=-1)
+    prompt = torch.stack(
+        [
+            torch.stack([F.normalize(_e(c) + 0.5 * _e(6), dim=0), F.normalize(_e(c) - 0.5 * _e(6), dim=0)])
+            for c in range(6)
+        ]
+    )
+    video = F.normalize(
+        torch.stack(
+            [
+                _e(0),  # label 0: rank 0
+                torch.tensor([0.9, 0.5, 0.3, 0.2, 0.1, 0.05, 0.0]),  # label 2: two classes ahead -> rank 2
+                torch.tensor([0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]),  # label 5: rank 5
+                _e(3) + _e(4),  # label 3: tied with class 4 -> rank 1
+            ]
+        ),
+        dim=-1,
+    )
     labels = torch.tensor([0, 2, 5, 3])
     acc = zero_shot_accuracy(video, prompt, labels, "clip")
-    assert acc["top1"] == pytest.approx(1 / 4)   # video 0
-    assert acc["top5"] == pytest.approx(3 / 4)   # videos 0, 1, 3
+    assert acc["top1"] == pytest.approx(1 / 4)  # video 0
+    assert acc["top5"] == pytest.approx(3 / 4)  # videos 0, 1, 3
     assert acc["avg"] == pytest.approx(1 / 2)
     scores = class_scores(video, prompt, "clip")
     assert torch.allclose(scores[0], _e(0)[:6], atol=1e-6)
@@ -113,7 +156,11 @@ def test_zero_shot_classification_on_known_embeddings_hand_checked():
 def test_template_sets():
     assert len(VICLIP) == 16 and len(set(VICLIP)) == 16
     assert len(VICLIP28) == 28 and len(set(VICLIP28)) == 28
-    assert len(CLIP_K700) == 28 and CLIP_K700[0] == "a photo of {}." and CLIP_K700[-1] == "a demonstration of a person practicing {}."
+    assert (
+        len(CLIP_K700) == 28
+        and CLIP_K700[0] == "a photo of {}."
+        and CLIP_K700[-1] == "a demonstration of a person practicing {}."
+    )
     assert all(t.count("{}") == 1 for s in SETS.values() for t in s)
     assert "Can you recognize the action of {}?" in VICLIP and "{}" in VICLIP
 
@@ -141,7 +188,9 @@ def test_evaluate_zero_shot_classification_matches_the_direct_computation(tmp_pa
     metrics, details = evaluate_zero_shot(model, tok, bench, settings)
     classes, temps = bench.meta["classes"], bench.meta["templates"]
     text = embed_texts(model, tok, prompts(classes, temps)).view(len(classes), len(temps), -1)
-    direct = topk_accuracy(class_scores(embed_videos(model, bench.test.sampler), text, "clip"), torch.from_numpy(bench.test.labels))
+    direct = topk_accuracy(
+        class_scores(embed_videos(model, bench.test.sampler), text, "clip"), torch.from_numpy(bench.test.labels)
+    )
     assert {k: metrics[k] for k in direct} == pytest.approx(direct, abs=1e-7)
     assert {"dsl_top1", "dsl_top5", "dsl_avg"} <= metrics.keys()
     assert details["n_queries"] == 10 and details["n_candidates"] == 7
@@ -161,4 +210,6 @@ def test_real_kinetics_gets_viclip_templates_and_several_views(tmp_path):
     metrics, details = evaluate_zero_shot(model, tok, bench, settings)
     assert details["settings"]["templates"] == "viclip" and details["settings"]["n_templates"] == 16
     assert details["settings"]["views"] == {"clips": 2, "crops": 3}
-    assert 0.0 <= metrics["top1"] <= metrics["top5"] <= 1.0 and math.isclose(metrics["avg"], (metrics["top1"] + metrics["top5"]) / 2)
+    assert 0.0 <= metrics["top1"] <= metrics["top5"] <= 1.0 and math.isclose(
+        metrics["avg"], (metrics["top1"] + metrics["top5"]) / 2
+    )

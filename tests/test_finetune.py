@@ -29,10 +29,28 @@ from viclip.train.finetune import run_job
 from viclip.train.state import PREEMPTED_EXIT
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ViCLIPConfig.from_dict(dict(name="tiny", image_size=16, patch_size=8, num_frames=4, vision_width=32,
-                                   vision_layers=1, vision_heads=2, embed_dim=16, drop_path=0.1,
-                                   tokenizer="word_hash", vocab_size=64, context_length=8, text_width=32,
-                                   text_layers=1, text_heads=2, temp_init=0.07, temp_min=0.01, freeze_text=False))
+TINY = ViCLIPConfig.from_dict(
+    dict(
+        name="tiny",
+        image_size=16,
+        patch_size=8,
+        num_frames=4,
+        vision_width=32,
+        vision_layers=1,
+        vision_heads=2,
+        embed_dim=16,
+        drop_path=0.1,
+        tokenizer="word_hash",
+        vocab_size=64,
+        context_length=8,
+        text_width=32,
+        text_layers=1,
+        text_heads=2,
+        temp_init=0.07,
+        temp_min=0.01,
+        freeze_text=False,
+    )
+)
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230), "yellow": (235, 220, 50)}
 TIMING = {"seconds", "clips_per_s", "tokens_per_s", "peak_mem_mb", "mfu"}
 N_TRAIN, N_TEST, BATCH, EPOCHS = 32, 16, 8, 3  # 4 steps per epoch, 12 per task
@@ -46,8 +64,9 @@ def write_bench(root: Path, name: str, task: str) -> str:
     rng = np.random.default_rng(1)
     frames = np.stack([np.broadcast_to(np.array(COLOURS[names[k]], np.uint8), (8, 16, 16, 3)) for k in colour])
     frames = np.clip(frames + rng.normal(0, 20, frames.shape), 0, 255).astype(np.uint8)
-    rows = pd.DataFrame({"clip_id": [f"{name}-{i}" for i in range(n)], "split": ["train"] * N_TRAIN + ["test"] * N_TEST,
-                         "n_frames": 8})
+    rows = pd.DataFrame(
+        {"clip_id": [f"{name}-{i}" for i in range(n)], "split": ["train"] * N_TRAIN + ["test"] * N_TEST, "n_frames": 8}
+    )
     meta = {"name": name, "task": task, "synthetic": True}
     if task == "classification":
         rows["label"] = colour
@@ -66,19 +85,28 @@ def inputs(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("inputs")
     pretrained = tmp / "pretrained.pt"
     checkpoint.save(pretrained, initial_model(TINY, 0))
-    return {"pretrained": str(pretrained), "k400": write_bench(tmp / "k400", "k400", "classification"),
-            "msrvtt": write_bench(tmp / "msrvtt", "msrvtt", "retrieval")}
+    return {
+        "pretrained": str(pretrained),
+        "k400": write_bench(tmp / "k400", "k400", "classification"),
+        "msrvtt": write_bench(tmp / "msrvtt", "msrvtt", "retrieval"),
+    }
 
 
 def job(inputs: dict, out: Path, tasks=("k400", "msrvtt"), **execution) -> dict:
-    return dict(arm="base", seed=3, tasks=list(tasks), bench_dirs=[inputs[t] for t in tasks],
-                pretrained=inputs["pretrained"], threads=1,
-                finetune={"epochs": EPOCHS, "batch_size": BATCH, "lr": 1e-3, "weight_decay": 0.05, "warmup_steps": 2},
-                train={"augment": True, "flip": False},
-                execution={"deterministic": True, "log_every": 1, **execution},
-                checkpoints=[str(out / t / "checkpoint.pt") for t in tasks],
-                train_logs=[str(out / t / "log.jsonl") for t in tasks],
-                records=[str(out / "eval" / f"{t}-finetuned.json") for t in tasks])
+    return dict(
+        arm="base",
+        seed=3,
+        tasks=list(tasks),
+        bench_dirs=[inputs[t] for t in tasks],
+        pretrained=inputs["pretrained"],
+        threads=1,
+        finetune={"epochs": EPOCHS, "batch_size": BATCH, "lr": 1e-3, "weight_decay": 0.05, "warmup_steps": 2},
+        train={"augment": True, "flip": False},
+        execution={"deterministic": True, "log_every": 1, **execution},
+        checkpoints=[str(out / t / "checkpoint.pt") for t in tasks],
+        train_logs=[str(out / t / "log.jsonl") for t in tasks],
+        records=[str(out / "eval" / f"{t}-finetuned.json") for t in tasks],
+    )
 
 
 def lines(path) -> list[dict]:
@@ -102,8 +130,9 @@ def reference(inputs, tmp_path_factory) -> dict:
 
 
 def test_both_tasks_train_log_and_score_above_chance(reference):
-    for task, ckpt, log_path, record_path in zip(reference["tasks"], reference["checkpoints"],
-                                                 reference["train_logs"], reference["records"]):
+    for task, ckpt, log_path, record_path in zip(
+        reference["tasks"], reference["checkpoints"], reference["train_logs"], reference["records"]
+    ):
         saved = torch.load(ckpt, map_location="cpu", weights_only=True)
         assert saved["task"] == task and saved["config"]["embed_dim"] == TINY.embed_dim
         assert ("head.weight" in saved["model"]) == (task == "k400")  # the classifier is what is saved
@@ -139,8 +168,9 @@ def test_only_the_trained_parameters_are_in_the_wrapped_modules_graph(inputs):
         model = initial_model(TINY, 0)
         bench = load_benchmark(inputs[name], TINY.num_frames, TINY.image_size)
         if name == "k400":
-            task = ClassificationTask(Classifier(model, torch.randn(4, TINY.embed_dim)), bench.splits["train"], 4, 0,
-                                      (8,))
+            task = ClassificationTask(
+                Classifier(model, torch.randn(4, TINY.embed_dim)), bench.splits["train"], 4, 0, (8,)
+            )
         else:
             task = RetrievalTask(model, tokenizer_for(TINY), bench.splits["train"], 4, 0, (8,))
         mb = next(task.batches(0, 0, 0, 4, Dist(), 0))
@@ -172,8 +202,12 @@ def test_sigkill_in_the_second_task_then_rerun_is_identical(inputs, reference, t
     spec = job(inputs, tmp_path / "run", checkpoint_every=1)
     proc = start_worker(spec, tmp_path / "job.json", "viclip.train.finetune")
     # mid-epoch in retrieval, after classification finished (its final resume point stays until the job ends)
-    wait_until(lambda: (s := saved_steps(spec, 1)) and s[-1] >= 5 and s[-1] % (N_TRAIN // BATCH), proc,
-               "a mid-epoch resume point of the second task", 120.0)
+    wait_until(
+        lambda: (s := saved_steps(spec, 1)) and s[-1] >= 5 and s[-1] % (N_TRAIN // BATCH),
+        proc,
+        "a mid-epoch resume point of the second task",
+        120.0,
+    )
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
     assert saved_steps(spec, 0)[-1] == EPOCHS * N_TRAIN // BATCH  # the finished task's final resume point

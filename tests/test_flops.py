@@ -34,15 +34,30 @@ from viclip.model.viclip import ViCLIP, ViCLIPConfig
 REPO = Path(__file__).resolve().parents[1]
 aten = torch.ops.aten
 
-TINY = ViCLIPConfig(image_size=32, patch_size=8, num_frames=4, vision_width=64, vision_layers=2, vision_heads=4,
-                    embed_dim=32, drop_path=0.0, vocab_size=100, context_length=16, text_width=48, text_layers=2,
-                    text_heads=4, freeze_text=False, tokenizer="word_hash")
+TINY = ViCLIPConfig(
+    image_size=32,
+    patch_size=8,
+    num_frames=4,
+    vision_width=64,
+    vision_layers=2,
+    vision_heads=4,
+    embed_dim=32,
+    drop_path=0.0,
+    vocab_size=100,
+    context_length=16,
+    text_width=48,
+    text_layers=2,
+    text_heads=4,
+    freeze_text=False,
+    tokenizer="word_hash",
+)
 B = 2  # clips / captions per measured batch
 
 CPU_SDPA = {
     aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(q, k, v),
-    aten._scaled_dot_product_flash_attention_for_cpu_backward:
-        lambda g, q, k, v, *a, **kw: sdpa_backward_flop_count(g, q, k, v),
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: lambda g, q, k, v, *a, **kw: sdpa_backward_flop_count(
+        g, q, k, v
+    ),
 }
 
 
@@ -57,7 +72,8 @@ def n_params(m: torch.nn.Module) -> int:
 @pytest.mark.parametrize("name", ["tiny-test", "default", "viclip-b16", "viclip-l14"])
 def test_params_match_real_modules(name):
     cfg = {"tiny-test": TINY, "default": None}.get(name) or (
-        default_config() if name == "default" else flops.config_from_name(name))
+        default_config() if name == "default" else flops.config_from_name(name)
+    )
     with torch.device("meta"):
         model = ViCLIP(cfg)
     c = flops.count(cfg, 0.9, name)
@@ -77,7 +93,9 @@ def _tiny_model() -> ViCLIP:
 
 
 def _video() -> torch.Tensor:
-    return torch.randn(B, TINY.num_frames, 3, TINY.image_size, TINY.image_size, generator=torch.Generator().manual_seed(1))
+    return torch.randn(
+        B, TINY.num_frames, 3, TINY.image_size, TINY.image_size, generator=torch.Generator().manual_seed(1)
+    )
 
 
 def _ids() -> torch.Tensor:

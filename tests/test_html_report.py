@@ -23,8 +23,11 @@ from workflow_run import ARMS, smk
 
 from viclip.eval.catalog import columns
 
-FIGURES = ("results/figures/ablation_deltas.png", "results/figures/ablations/masking.png",
-           "results/figures/training_curves.png")
+FIGURES = (
+    "results/figures/ablation_deltas.png",
+    "results/figures/ablations/masking.png",
+    "results/figures/training_curves.png",
+)
 TABLES = ("results/tables/ablation.html", "results/tables/ablation.csv", "results/tables/compute.csv")
 
 
@@ -74,9 +77,11 @@ def page(report) -> dict:
     parser = Scripts()
     parser.feed(html.read_text(encoding="utf-8"))
     parser.close()
-    return {"results": js_value(parser.scripts["results"], "results"),
-            "categories": js_value(parser.scripts["categories"], "categories"),
-            "workflow_desc": js_value(parser.scripts["workflow-desc"], "workflow_desc")}
+    return {
+        "results": js_value(parser.scripts["results"], "results"),
+        "categories": js_value(parser.scripts["categories"], "categories"),
+        "workflow_desc": js_value(parser.scripts["workflow-desc"], "workflow_desc"),
+    }
 
 
 def test_report_holds_table_figures_and_curves_byte_for_byte(report, page):
@@ -89,9 +94,9 @@ def test_report_holds_table_figures_and_curves_byte_for_byte(report, page):
         assert results[path]["mime_type"] == "image/png"
         assert decode(results[path]["data_uri"])[:8] == b"\x89PNG\r\n\x1a\n"
     assert results["results/tables/ablation.html"]["mime_type"] == "text/html"
-    assert {name: sorted(files for sub in subs.values() for files in sub)
-            for name, subs in page["categories"].items()} == {
-        "Table": sorted(TABLES), "Ablations": sorted(FIGURES[:2]), "Training": [FIGURES[2]]}
+    assert {
+        name: sorted(files for sub in subs.values() for files in sub) for name, subs in page["categories"].items()
+    } == {"Table": sorted(TABLES), "Ablations": sorted(FIGURES[:2]), "Training": [FIGURES[2]]}
 
 
 def test_report_table_has_every_metric_of_both_arms(page):
@@ -150,16 +155,26 @@ def test_report_opens_in_headless_chromium(report, tmp_path):
         pytest.skip("headless Chromium not installed (Debian: apt-get install chromium)")
     _, html = report
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", "--dump-dom",
-         html.as_uri()],
-        capture_output=True, text=True, timeout=180)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-3000:]
     parser = AppText()
     parser.feed(proc.stdout)
     shown = parser.text
     assert shown, "the report app rendered nothing"
     # The menu lists the result categories; the start page is the workflow description.
-    for text in ("Results", "Table", "Ablations", "Training",
-                 "What video masking and coarse captions do to ViCLIP"):
+    for text in ("Results", "Table", "Ablations", "Training", "What video masking and coarse captions do to ViCLIP"):
         assert text in shown, (text, shown[:40])

@@ -14,10 +14,24 @@ from viclip.data import internvid
 from viclip.data.internvid import SCHEMA, MetadataError, clean_metadata, parse_timestamp
 
 
-def row(yid="AbCdEfGhI_-", start="00:00:01.500", end="00:00:04.250", caption="a dog runs on grass", aes=4.5,
-        umt=0.41, **extra):
-    r = {"YoutubeID": yid, "Start_timestamp": start, "End_timestamp": end, "Caption": caption,
-         "Aesthetic_Score": aes, "UMT_Score": umt, **extra}
+def row(
+    yid="AbCdEfGhI_-",
+    start="00:00:01.500",
+    end="00:00:04.250",
+    caption="a dog runs on grass",
+    aes=4.5,
+    umt=0.41,
+    **extra,
+):
+    r = {
+        "YoutubeID": yid,
+        "Start_timestamp": start,
+        "End_timestamp": end,
+        "Caption": caption,
+        "Aesthetic_Score": aes,
+        "UMT_Score": umt,
+        **extra,
+    }
     return {k: v for k, v in r.items() if v is not ...}
 
 
@@ -46,8 +60,14 @@ DEFECTS = [  # (line, expected field, expected reason)
     (row(umt="0.4"), "UMT_Score", "bad_score"),
     (row(aes=None), "Aesthetic_Score", "bad_score"),
     (row(umt=True), "UMT_Score", "bad_score"),
-    (('{"YoutubeID": "AbCdEfGhI_-", "Start_timestamp": "00:00:01.000", "End_timestamp": "00:00:02.000", '
-      '"Caption": "x", "UMT_Score": NaN}'), "UMT_Score", "bad_score"),
+    (
+        (
+            '{"YoutubeID": "AbCdEfGhI_-", "Start_timestamp": "00:00:01.000", "End_timestamp": "00:00:02.000", '
+            '"Caption": "x", "UMT_Score": NaN}'
+        ),
+        "UMT_Score",
+        "bad_score",
+    ),
     ('{"YoutubeID": "AbCdEfGhI_-", "Caption": "cut off', "line", "invalid_json"),
     ('["a", "list"]', "line", "not_an_object"),
     ("", "line", "blank"),
@@ -59,8 +79,10 @@ DEFECTS = [  # (line, expected field, expected reason)
 
 @pytest.fixture
 def defective(tmp_path):
-    good = [row(yid="video000001", start="00:00:00.000", end="00:00:02.000"),
-            row(yid="video000002", start="01:02:03.004", end="01:02:10.000", caption="  padded caption  ")]
+    good = [
+        row(yid="video000001", start="00:00:00.000", end="00:00:02.000"),
+        row(yid="video000002", start="01:02:03.004", end="01:02:10.000", caption="  padded caption  "),
+    ]
     duplicate = row(yid="video000001", start="00:00:00.000", end="00:00:02.000", caption="same clip, other caption")
     lines = [good[0], *(d[0] for d in DEFECTS), good[1], duplicate]
     src = write_jsonl(tmp_path / "meta.jsonl", lines)
@@ -118,10 +140,13 @@ def test_duplicates_across_row_groups_keep_the_first(tmp_path):
 
 
 def test_scores_are_optional_and_umt_sim_is_read(tmp_path):
-    src = write_jsonl(tmp_path / "full.jsonl", [
-        row(aes=..., umt=...),  # a release without scores
-        {**row(yid="otherVideo1", aes=..., umt=...), "UMT-SIM": 0.33, "Language": "en"},  # InternVid-Full naming
-    ])
+    src = write_jsonl(
+        tmp_path / "full.jsonl",
+        [
+            row(aes=..., umt=...),  # a release without scores
+            {**row(yid="otherVideo1", aes=..., umt=...), "UMT-SIM": 0.33, "Language": "en"},  # InternVid-Full naming
+        ],
+    )
     clean_metadata(src, tmp_path / "c.parquet", tmp_path / "r.tsv")
     df = pd.read_parquet(tmp_path / "c.parquet")
     assert df.aesthetic_score.isna().all()
@@ -141,8 +166,9 @@ def test_parse_timestamp():
 
 
 def test_gzip_is_streamed_and_matches_plain(tmp_path):
-    lines = [row(yid=f"vid{i:08d}", start=f"00:00:{i % 50:02d}.000", end=f"00:00:{i % 50 + 3:02d}.500")
-             for i in range(250)] + ["not json"]
+    lines = [
+        row(yid=f"vid{i:08d}", start=f"00:00:{i % 50:02d}.000", end=f"00:00:{i % 50 + 3:02d}.500") for i in range(250)
+    ] + ["not json"]
     plain = write_jsonl(tmp_path / "m.jsonl", lines)
     packed = write_jsonl(tmp_path / "m.jsonl.gz", lines, opener=gzip.open)
     a = clean_metadata(plain, tmp_path / "a.parquet", tmp_path / "a.tsv", row_group_size=64)
@@ -208,8 +234,11 @@ def test_existing_outputs_survive_a_failed_rerun(tmp_path):
     "lines, message",
     [
         (["YoutubeID,Start_timestamp", "abc,00:00:01.000"], "not JSON lines"),
-        ([{"video": "x.mp4", "Start_timestamp": "00:00:01.000", "End_timestamp": "00:00:02.000", "Caption": "c"}] * 3,
-         "'YoutubeID' is missing from every row"),
+        (
+            [{"video": "x.mp4", "Start_timestamp": "00:00:01.000", "End_timestamp": "00:00:02.000", "Caption": "c"}]
+            * 3,
+            "'YoutubeID' is missing from every row",
+        ),
         ([row(caption=...)] * 2 + ["{bad"], "'Caption' is missing from every row"),
         ([row(yid="bad")] * 2, "no valid rows; most common defect: field 'YoutubeID' bad_youtube_id (2 rows)"),
         (["", ""], "no data lines"),

@@ -12,8 +12,10 @@ pytest.importorskip("triton", reason="triton is not importable; the fused attent
 from viclip.kernels import attention as A
 
 if not A._INTERPRET:  # another test module imported triton kernels before TRITON_INTERPRET was set
-    pytest.skip("viclip.kernels.attention was imported without TRITON_INTERPRET=1; run this file on its own",
-                allow_module_level=True)
+    pytest.skip(
+        "viclip.kernels.attention was imported without TRITON_INTERPRET=1; run this file on its own",
+        allow_module_level=True,
+    )
 
 
 def _inputs(b, h, n_q, d, dtype, n_k=None, seed=0):
@@ -31,7 +33,7 @@ def _padding_mask(b, n_k, seed=0):
     g = torch.Generator().manual_seed(seed)
     mask = torch.rand(b, n_k, generator=g) < 0.2
     for i in range(b):
-        mask[i, max(1, n_k - 3 - 5 * i):] = True
+        mask[i, max(1, n_k - 3 - 5 * i) :] = True
     mask[:, 0] = False  # at least one visible key per row (the all-masked case has its own test)
     return mask
 
@@ -53,9 +55,9 @@ SHAPES = [
     (2, 3, 17, 32, None, False),
     (1, 2, 70, 64, None, False),
     (1, 1, 5, 16, None, False),
-    (2, 2, 23, 32, None, True),   # key padding, different per batch row
-    (1, 2, 37, 24, None, True),   # head dim not a power of two (padded to 32 with masks)
-    (2, 1, 5, 16, 19, True),      # cross-attention: N_Q != N_K
+    (2, 2, 23, 32, None, True),  # key padding, different per batch row
+    (1, 2, 37, 24, None, True),  # head dim not a power of two (padded to 32 with masks)
+    (2, 1, 5, 16, 19, True),  # cross-attention: N_Q != N_K
 ]
 
 
@@ -89,7 +91,7 @@ def test_low_precision_error_at_most_twice_torch(shape, dtype):
     ref = _run(A.attention_reference, q.float(), k.float(), v.float(), do.float(), **kw)
     # atol: one low-precision ulp at |x| ~ 1-2 (bf16 2^-7, fp16 2^-10); covers cases where torch's
     # own run happens to round almost exactly to the reference
-    atol = 2 ** -7 if dtype == torch.bfloat16 else 2 ** -10
+    atol = 2**-7 if dtype == torch.bfloat16 else 2**-10
     for name, x, s, r in zip(NAMES, got, same, ref):
         assert x.dtype == dtype
         err, base = _max_err(x, r), _max_err(s, r)
@@ -118,8 +120,13 @@ def test_all_keys_masked_row_gives_zero_like_sdpa():
     mask[1, 4:] = True
     got = _run(A.fused_attention, q, k, v, do, key_padding_mask=mask)
     want = _run(A.attention_reference, q, k, v, do, key_padding_mask=mask)
-    sdpa = _run(lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=~mask[:, None, None, :]), q, k, v, do)
+    sdpa = _run(
+        lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=~mask[:, None, None, :]),
+        q,
+        k,
+        v,
+        do,
+    )
     assert all(torch.isfinite(t).all() for t in got)
     assert all(t[0].abs().max() == 0 for t in got)  # output and every gradient of the empty row
     for name, x, y, z in zip(NAMES, got, want, sdpa):
@@ -144,8 +151,9 @@ def test_dispatch_path_and_no_autotune_without_gpu():
     from viclip.kernels import dispatch
 
     q, k, v, _ = _inputs(1, 2, 11, 16, torch.float32)
-    torch.testing.assert_close(dispatch.attention(q, k, v, "triton"), A.attention_reference(q, k, v),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        dispatch.attention(q, k, v, "triton"), A.attention_reference(q, k, v), atol=1e-5, rtol=1e-5
+    )
     assert A._TUNED == {}  # autotuned kernels are only built on the first CUDA call
 
 
@@ -177,8 +185,12 @@ def test_cpu_tensors_without_interpreter_are_refused(monkeypatch):
 
 def _cuda_block_pairs():
     """Every (BLOCK_M, BLOCK_N) the CUDA autotuner or the fixed CUDA configs may launch."""
-    pairs = {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"])
-             for name in ("fwd", "dkdv", "dq") for fp32 in (False, True) for c in A._cuda_configs(name, fp32)}
+    pairs = {
+        (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"])
+        for name in ("fwd", "dkdv", "dq")
+        for fp32 in (False, True)
+        for c in A._cuda_configs(name, fp32)
+    }
     pairs |= {(m["BLOCK_M"], m["BLOCK_N"]) for fixed in (A._CUDA_FIXED, A._CUDA_FIXED_FP32) for m in fixed.values()}
     return sorted(pairs)
 

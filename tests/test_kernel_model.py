@@ -15,9 +15,25 @@ if os.environ.get("TRITON_INTERPRET") != "1":
 
 from viclip.model.viclip import ViCLIP, ViCLIPConfig  # noqa: E402
 
-TINY = dict(name="tiny", image_size=16, patch_size=8, num_frames=3, vision_width=32, vision_layers=2, vision_heads=2,
-            embed_dim=16, drop_path=0.0, tokenizer="word_hash", vocab_size=64, context_length=8, text_width=32,
-            text_layers=1, text_heads=2, temp_init=0.07, freeze_text=False)
+TINY = dict(
+    name="tiny",
+    image_size=16,
+    patch_size=8,
+    num_frames=3,
+    vision_width=32,
+    vision_layers=2,
+    vision_heads=2,
+    embed_dim=16,
+    drop_path=0.0,
+    tokenizer="word_hash",
+    vocab_size=64,
+    context_length=8,
+    text_width=32,
+    text_layers=1,
+    text_heads=2,
+    temp_init=0.07,
+    freeze_text=False,
+)
 
 
 def run(kernels: str, video: torch.Tensor, keep: torch.Tensor | None):
@@ -64,8 +80,8 @@ def test_vision_tower_bf16_autocast_error_at_most_twice_torch():
         return (a.float() - b.float()).abs().max().item()
 
     # atol: about one bf16 ulp of the largest values, for entries where torch happens to round exactly
-    assert err(out, exact_out) <= 2 * err(torch_out, exact_out) + 2 ** -7 * exact_out.abs().max().item()
+    assert err(out, exact_out) <= 2 * err(torch_out, exact_out) + 2**-7 * exact_out.abs().max().item()
     assert grads.keys() == exact.keys()
     for name in exact:
-        bound = 2 * err(torch_bf16[name], exact[name]) + 2 ** -7 * exact[name].abs().max().item()
+        bound = 2 * err(torch_bf16[name], exact[name]) + 2**-7 * exact[name].abs().max().item()
         assert err(grads[name], exact[name]) <= bound, name

@@ -100,8 +100,9 @@ def test_reference_and_kernel_match_the_model_path(frames):
             torch.testing.assert_close(masked_patch_embed_reference(video, k, *args), want, atol=1e-6, rtol=1e-6)
             torch.testing.assert_close(masked_patch_embed(video, k, *args), want, atol=1e-5, rtol=1e-5)
         if frames == 1:  # an image [B, 3, H, W] is one frame
-            torch.testing.assert_close(masked_patch_embed(video[:, 0], keep, *args), gather_tokens(tokens, keep),
-                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                masked_patch_embed(video[:, 0], keep, *args), gather_tokens(tokens, keep), atol=1e-5, rtol=1e-5
+            )
 
 
 def test_weight_grad_split_over_token_chunks(monkeypatch):
@@ -140,8 +141,9 @@ def test_autocast_casts_the_video_like_the_conv():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = masked_patch_embed(video, keep, weight, pos, temporal)
     assert got.dtype == torch.bfloat16
-    torch.testing.assert_close(got.float(), masked_patch_embed_reference(video, keep, weight, pos, temporal),
-                               atol=5e-2, rtol=2e-2)  # bf16 inputs to the dot, one bf16 rounding
+    torch.testing.assert_close(
+        got.float(), masked_patch_embed_reference(video, keep, weight, pos, temporal), atol=5e-2, rtol=2e-2
+    )  # bf16 inputs to the dot, one bf16 rounding
 
 
 def test_preconditions_fail_with_clear_messages():
@@ -166,9 +168,11 @@ def _cuda_blocks(name):
     return [dict(s) for s in sorted(shapes)]
 
 
-
-@pytest.mark.parametrize("blocks", [("fwd", b) for b in _cuda_blocks("fwd")] + [("dw", b) for b in _cuda_blocks("dw")],
-                         ids=lambda nb: "-".join([nb[0], *(f"{k[6:].lower()}{v}" for k, v in nb[1].items())]))
+@pytest.mark.parametrize(
+    "blocks",
+    [("fwd", b) for b in _cuda_blocks("fwd")] + [("dw", b) for b in _cuda_blocks("dw")],
+    ids=lambda nb: "-".join([nb[0], *(f"{k[6:].lower()}{v}" for k, v in nb[1].items())]),
+)
 def test_every_cuda_block_size_matches_reference(blocks, monkeypatch):
     """The interpreter runs each block shape the GPU may use: 80 tokens, K = 70 kept, 588-wide patches,
     width 80, so every block dimension ends in a partial block."""

@@ -12,8 +12,14 @@ import torch
 
 from viclip.data import transforms
 from viclip.data.frames import ClipSampler, decode_all, to_model_input
-from viclip.data.loader import (LEDGER_COLUMNS, CorpusError, FailureLedger, VideoClipSource, decode_eval_frames,
-                                read_ledger)
+from viclip.data.loader import (
+    LEDGER_COLUMNS,
+    CorpusError,
+    FailureLedger,
+    VideoClipSource,
+    decode_eval_frames,
+    read_ledger,
+)
 from viclip.data.video import VideoError, read_frames, sample_indices, view_indices, write_mp4
 
 torch.set_num_threads(1)
@@ -30,8 +36,9 @@ def pattern_clip(n: int, h: int, w: int, seed: int) -> np.ndarray:
     """Moving coloured ramps: every frame and every column differs, so crops and flips show."""
     base = np.random.default_rng(seed).integers(0, 256, 3)
     yy, xx = np.mgrid[0:h, 0:w]
-    return np.stack([(base + np.stack([xx * 5 + 7 * t, yy * 3 + 3 * t, (xx + 2 * yy) * 2], -1)) % 256
-                     for t in range(n)]).astype(np.uint8)
+    return np.stack(
+        [(base + np.stack([xx * 5 + 7 * t, yy * 3 + 3 * t, (xx + 2 * yy) * 2], -1)) % 256 for t in range(n)]
+    ).astype(np.uint8)
 
 
 def frame_ids(x: torch.Tensor) -> np.ndarray:
@@ -121,8 +128,9 @@ def test_clip_windows_cut_by_seconds(grays):
 
 
 def test_an_empty_window_is_a_bad_clip(grays, tmp_path):
-    src = VideoClipSource(grays[:2], T, S, start_s=[5.0, np.nan], end_s=[6.0, np.nan], max_fail_fraction=0.5,
-                          ledger=tmp_path / "f.tsv")
+    src = VideoClipSource(
+        grays[:2], T, S, start_s=[5.0, np.nan], end_s=[6.0, np.nan], max_fail_fraction=0.5, ledger=tmp_path / "f.tsv"
+    )
     _, used = src.load(np.array([0]), train=False)
     assert used.tolist() == [1]
     assert "window" in read_ledger(tmp_path / "f.tsv")["error"][0]
@@ -222,8 +230,10 @@ def test_train_transform_shares_box_and_flip_across_frames():
     plain = transforms.train_clip(x, S, np.random.default_rng(0), augment=False)
     assert torch.equal(plain, transforms.resize(x, S))
     # flip alone mirrors about half of the clips
-    flips = [torch.equal(transforms.train_clip(x, S, np.random.default_rng(s), augment=False, flip=True), plain.flip(-1))
-             for s in range(20)]
+    flips = [
+        torch.equal(transforms.train_clip(x, S, np.random.default_rng(s), augment=False, flip=True), plain.flip(-1))
+        for s in range(20)
+    ]
     assert 3 <= sum(flips) <= 17
 
 
@@ -276,8 +286,17 @@ def test_batches_do_not_depend_on_worker_count(corpus, tmp_path, backend):
     order = np.random.default_rng(0).permutation(len(paths))
     runs = []
     for workers in (1, 3):
-        src = VideoClipSource(paths, T, S, flip=True, backend=backend, workers=workers, max_fail_fraction=0.5,
-                              ledger=tmp_path / f"w{workers}.tsv", seed=4)
+        src = VideoClipSource(
+            paths,
+            T,
+            S,
+            flip=True,
+            backend=backend,
+            workers=workers,
+            max_fail_fraction=0.5,
+            ledger=tmp_path / f"w{workers}.tsv",
+            seed=4,
+        )
         rng = np.random.default_rng(11)
         batches = [src.load(order[i : i + 4], True, rng) for i in range(0, 12, 4)]
         batches.append(src.load(order[:6], False))
@@ -370,8 +389,22 @@ def test_failures_that_depend_on_the_frames_asked_for(tmp_path):
 
     plain, fast = tmp_path / "plain.mp4", tmp_path / "fast.mp4"
     write_mp4(plain, np.random.default_rng(0).integers(0, 256, (40, 24, 40, 3), dtype=np.uint8))
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(plain), "-c", "copy",
-                    "-movflags", "+faststart", str(fast)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(plain),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(fast),
+        ],
+        check=True,
+    )
     data = fast.read_bytes()
     fast.write_bytes(data[: len(data) // 2])
     good = tmp_path / "good.mp4"
@@ -397,14 +430,28 @@ def test_pyav_fallback_decodes_what_decord_rejects(tmp_path):
     x, used = VideoClipSource([narrow], T, S).load(np.array([0]), False)
     assert used.tolist() == [0]
     assert torch.equal(x, VideoClipSource([narrow], T, S, backend="pyav").load(np.array([0]), False)[0])
-    assert np.array_equal(decode_eval_frames(narrow, T, None), read_frames(narrow, sample_indices(16, T, "middle"), "pyav"))
+    assert np.array_equal(
+        decode_eval_frames(narrow, T, None), read_frames(narrow, sample_indices(16, T, "middle"), "pyav")
+    )
     # MPEG-TS: whatever decord makes of it, the source's frames are PyAV's
     import imageio_ffmpeg
 
     ts = tmp_path / "clip.ts"
     write_mp4(tmp_path / "wide.mp4", gray_clip(16))
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(tmp_path / "wide.mp4"),
-                    "-c", "copy", str(ts)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(tmp_path / "wide.mp4"),
+            "-c",
+            "copy",
+            str(ts),
+        ],
+        check=True,
+    )
     a, used = VideoClipSource([ts], T, S).load(np.array([0]), False)
     assert used.tolist() == [0]
     assert torch.equal(a, VideoClipSource([ts], T, S, backend="pyav").load(np.array([0]), False)[0])
@@ -461,8 +508,12 @@ def test_from_manifest_reads_windows(grays):
 def test_ledger_lines_stay_whole_under_threads(tmp_path):
     path = tmp_path / "f.tsv"
     ledger = FailureLedger(path)
-    threads = [threading.Thread(target=lambda k=k: [ledger.add(k * 100 + j, f"/v/{k}\t{j}.mp4", f"bad\nfile {j}")
-                                                     for j in range(50)]) for k in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda k=k: [ledger.add(k * 100 + j, f"/v/{k}\t{j}.mp4", f"bad\nfile {j}") for j in range(50)]
+        )
+        for k in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -11,11 +11,13 @@ import torch.nn.functional as F
 from viclip.eval.classification import class_scores, prompts, zero_shot_accuracy
 from viclip.eval.metrics import gt_ranks, per_class_accuracy, recall_metrics, retrieval_metrics, topk_accuracy
 
-S = torch.tensor([
-    [0.9, 0.1, 0.2, 0.3],   # gt 0: nothing ahead -> rank 0
-    [0.5, 0.4, 0.4, 0.1],   # gt 1: 0.5 ahead, 0.4 tied -> rank 2 (pessimistic)
-    [0.1, 0.2, 0.3, 0.3],   # gt 3: 0.3 tied -> rank 1
-])
+S = torch.tensor(
+    [
+        [0.9, 0.1, 0.2, 0.3],  # gt 0: nothing ahead -> rank 0
+        [0.5, 0.4, 0.4, 0.1],  # gt 1: 0.5 ahead, 0.4 tied -> rank 2 (pessimistic)
+        [0.1, 0.2, 0.3, 0.3],  # gt 3: 0.3 tied -> rank 1
+    ]
+)
 
 
 def test_gt_ranks_hand_computed():
@@ -77,11 +79,13 @@ def test_gt_ranks_input_checks():
 
 
 def test_per_class_accuracy_hand_computed():
-    logits = torch.tensor([
-        [3.0, 2, 1],   # label 0: rank 0
-        [1.0, 2, 3],   # label 0: rank 2
-        [1.0, 3, 2],   # label 1: rank 0
-    ])
+    logits = torch.tensor(
+        [
+            [3.0, 2, 1],  # label 0: rank 0
+            [1.0, 2, 3],  # label 0: rank 2
+            [1.0, 3, 2],  # label 1: rank 0
+        ]
+    )
     per = per_class_accuracy(logits, torch.tensor([0, 0, 1]), ["a", "b", "c"])
     assert per == {"a": {"n": 2, "top1": 0.5, "top5": 1.0}, "b": {"n": 1, "top1": 1.0, "top5": 1.0}}
 
@@ -114,12 +118,14 @@ def test_retrieval_metrics_square():
 
 def test_retrieval_metrics_hand_computed_with_several_captions_per_video():
     # 4 texts x 2 videos; texts 0, 1 describe video 0, texts 2, 3 video 1
-    sim = torch.tensor([
-        [0.2, 0.8],   # text 0 -> video 0: rank 1
-        [0.9, 0.1],   # text 1 -> video 0: rank 0
-        [0.3, 0.3],   # text 2 -> video 1: tie -> rank 1
-        [0.0, 0.6],   # text 3 -> video 1: rank 0
-    ])
+    sim = torch.tensor(
+        [
+            [0.2, 0.8],  # text 0 -> video 0: rank 1
+            [0.9, 0.1],  # text 1 -> video 0: rank 0
+            [0.3, 0.3],  # text 2 -> video 1: tie -> rank 1
+            [0.0, 0.6],  # text 3 -> video 1: rank 0
+        ]
+    )
     m = retrieval_metrics(sim, [0, 0, 1, 1])
     assert m["t2v_r1"] == pytest.approx(0.5)
     assert m["t2v_meanr"] == pytest.approx(1.5)
@@ -142,13 +148,15 @@ def test_retrieval_metrics_perfect_and_constant():
 
 
 def test_topk_accuracy_and_avg():
-    logits = torch.tensor([
-        [5.0, 1, 2, 3, 4, 0],   # label 0: rank 0
-        [5.0, 1, 2, 3, 4, 0],   # label 4: rank 1
-        [5.0, 1, 2, 3, 4, 0],   # label 1: rank 4
-        [5.0, 1, 2, 3, 4, 0],   # label 5: rank 5
-        [1.0, 1, 1, 1, 1, 1],   # label 2: constant -> rank 5
-    ])
+    logits = torch.tensor(
+        [
+            [5.0, 1, 2, 3, 4, 0],  # label 0: rank 0
+            [5.0, 1, 2, 3, 4, 0],  # label 4: rank 1
+            [5.0, 1, 2, 3, 4, 0],  # label 1: rank 4
+            [5.0, 1, 2, 3, 4, 0],  # label 5: rank 5
+            [1.0, 1, 1, 1, 1, 1],  # label 2: constant -> rank 5
+        ]
+    )
     labels = torch.tensor([0, 4, 1, 5, 2])
     acc = topk_accuracy(logits, labels)
     assert acc["top1"] == pytest.approx(1 / 5)
@@ -169,10 +177,12 @@ def _unit(*v):
 def test_class_scores_ensembles_hand_computed():
     v = torch.stack([_unit(1, 0, 0), _unit(0, 1, 0)])
     r = math.sqrt(0.75)
-    prompt = torch.stack([
-        torch.stack([_unit(0.6, 0.8, 0), _unit(0.6, 0.8, 0)]),   # class A: identical prompts, mean norm 1
-        torch.stack([_unit(0.5, 0, r), _unit(0.5, 0, -r)]),       # class B: mean (0.5, 0, 0), norm 0.5
-    ])
+    prompt = torch.stack(
+        [
+            torch.stack([_unit(0.6, 0.8, 0), _unit(0.6, 0.8, 0)]),  # class A: identical prompts, mean norm 1
+            torch.stack([_unit(0.5, 0, r), _unit(0.5, 0, -r)]),  # class B: mean (0.5, 0, 0), norm 0.5
+        ]
+    )
     clip = class_scores(v, prompt, "clip")
     vic = class_scores(v, prompt, "viclip")
     assert clip.shape == vic.shape == (2, 2)

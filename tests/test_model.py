@@ -16,9 +16,26 @@ from viclip.train.optim import adamw
 
 torch.set_num_threads(1)
 
-TINY = dict(name="tiny", image_size=16, patch_size=8, num_frames=4, vision_width=32, vision_layers=2, vision_heads=2,
-            embed_dim=16, drop_path=0.0, tokenizer="word_hash", vocab_size=64, context_length=8, text_width=32,
-            text_layers=2, text_heads=2, temp_init=0.07, temp_min=0.01, freeze_text=False)
+TINY = dict(
+    name="tiny",
+    image_size=16,
+    patch_size=8,
+    num_frames=4,
+    vision_width=32,
+    vision_layers=2,
+    vision_heads=2,
+    embed_dim=16,
+    drop_path=0.0,
+    tokenizer="word_hash",
+    vocab_size=64,
+    context_length=8,
+    text_width=32,
+    text_layers=2,
+    text_heads=2,
+    temp_init=0.07,
+    temp_min=0.01,
+    freeze_text=False,
+)
 
 
 def tiny(**over) -> ViCLIP:
@@ -64,15 +81,24 @@ def test_official_key_names():
     keys = set(tiny().state_dict())
     expected = {
         "temp",
-        "vision_encoder.class_embedding", "vision_encoder.positional_embedding",
-        "vision_encoder.temporal_positional_embedding", "vision_encoder.conv1.weight",
-        "vision_encoder.ln_pre.weight", "vision_encoder.ln_post.bias", "vision_encoder.proj",
+        "vision_encoder.class_embedding",
+        "vision_encoder.positional_embedding",
+        "vision_encoder.temporal_positional_embedding",
+        "vision_encoder.conv1.weight",
+        "vision_encoder.ln_pre.weight",
+        "vision_encoder.ln_post.bias",
+        "vision_encoder.proj",
         "vision_encoder.transformer.resblocks.0.attn.in_proj_weight",
         "vision_encoder.transformer.resblocks.0.attn.out_proj.weight",
-        "vision_encoder.transformer.resblocks.0.ln_1.weight", "vision_encoder.transformer.resblocks.0.mlp.c_fc.weight",
-        "vision_encoder.transformer.resblocks.1.mlp.c_proj.bias", "vision_encoder.transformer.resblocks.1.ln_2.weight",
-        "text_encoder.token_embedding.weight", "text_encoder.positional_embedding", "text_encoder.ln_final.weight",
-        "text_encoder.text_projection", "text_encoder.transformer.resblocks.1.attn.in_proj_bias",
+        "vision_encoder.transformer.resblocks.0.ln_1.weight",
+        "vision_encoder.transformer.resblocks.0.mlp.c_fc.weight",
+        "vision_encoder.transformer.resblocks.1.mlp.c_proj.bias",
+        "vision_encoder.transformer.resblocks.1.ln_2.weight",
+        "text_encoder.token_embedding.weight",
+        "text_encoder.positional_embedding",
+        "text_encoder.ln_final.weight",
+        "text_encoder.text_projection",
+        "text_encoder.transformer.resblocks.1.attn.in_proj_bias",
     }
     assert expected <= keys
     assert "vision_encoder.conv1.bias" not in keys
@@ -96,8 +122,9 @@ def test_image_size_must_be_a_multiple_of_patch():
 # ---------------------------------------------------------------- masking
 
 
-@pytest.mark.parametrize("n,ratio,kept", [(1568, 0.9, 157), (2048, 0.9, 205), (16, 0.5, 8), (16, 0.0, 16),
-                                          (10, 0.25, 8), (7, 0.99, 1)])
+@pytest.mark.parametrize(
+    "n,ratio,kept", [(1568, 0.9, 157), (2048, 0.9, 205), (16, 0.5, 8), (16, 0.0, 16), (10, 0.25, 8), (7, 0.99, 1)]
+)
 def test_kept_count(n, ratio, kept):
     assert kept_count(n, ratio) == kept == n - int(ratio * n)
 
@@ -301,14 +328,24 @@ def test_no_decay_groups():
     for n, p in named.items():
         if p.ndim < 2 or n.endswith(".bias"):
             assert n in plain, n
-    for n in ("temp", "vision_encoder.class_embedding", "vision_encoder.positional_embedding",
-              "vision_encoder.temporal_positional_embedding", "text_encoder.positional_embedding",
-              "vision_encoder.ln_pre.weight", "text_encoder.ln_final.weight"):
+    for n in (
+        "temp",
+        "vision_encoder.class_embedding",
+        "vision_encoder.positional_embedding",
+        "vision_encoder.temporal_positional_embedding",
+        "text_encoder.positional_embedding",
+        "vision_encoder.ln_pre.weight",
+        "text_encoder.ln_final.weight",
+    ):
         assert n in plain, n
-    for n in ("vision_encoder.conv1.weight", "vision_encoder.transformer.resblocks.0.attn.in_proj_weight",
-              "vision_encoder.transformer.resblocks.0.mlp.c_fc.weight",
-              "text_encoder.transformer.resblocks.1.mlp.c_proj.weight",
-              "text_encoder.transformer.resblocks.0.attn.out_proj.weight", "text_encoder.token_embedding.weight"):
+    for n in (
+        "vision_encoder.conv1.weight",
+        "vision_encoder.transformer.resblocks.0.attn.in_proj_weight",
+        "vision_encoder.transformer.resblocks.0.mlp.c_fc.weight",
+        "text_encoder.transformer.resblocks.1.mlp.c_proj.weight",
+        "text_encoder.transformer.resblocks.0.attn.out_proj.weight",
+        "text_encoder.token_embedding.weight",
+    ):
         assert n not in plain, n
 
 
@@ -343,7 +380,7 @@ def test_text_tower_pools_at_eot():
     assert (ids[torch.arange(2), eot] == 63).all()
     changed = ids.clone()
     for i in range(2):
-        changed[i, eot[i] + 1:] = torch.randint(1, 60, (8 - eot[i] - 1,), generator=torch.Generator().manual_seed(i))
+        changed[i, eot[i] + 1 :] = torch.randint(1, 60, (8 - eot[i] - 1,), generator=torch.Generator().manual_seed(i))
     assert not torch.equal(changed, ids)
     with torch.no_grad():
         a = m.encode_text(ids)

@@ -22,10 +22,26 @@ from viclip.model.viclip import ViCLIP, ViCLIPConfig
 
 torch.set_num_threads(1)
 
-TINY = {"name": "tiny", "image_size": 16, "patch_size": 8, "num_frames": 4, "vision_width": 32, "vision_layers": 2,
-        "vision_heads": 2, "embed_dim": 16, "drop_path": 0.0, "tokenizer": "word_hash", "vocab_size": 64,
-        "context_length": 8, "text_width": 32, "text_layers": 2, "text_heads": 2, "temp_init": 0.07,
-        "temp_min": 0.01, "freeze_text": False}
+TINY = {
+    "name": "tiny",
+    "image_size": 16,
+    "patch_size": 8,
+    "num_frames": 4,
+    "vision_width": 32,
+    "vision_layers": 2,
+    "vision_heads": 2,
+    "embed_dim": 16,
+    "drop_path": 0.0,
+    "tokenizer": "word_hash",
+    "vocab_size": 64,
+    "context_length": 8,
+    "text_width": 32,
+    "text_layers": 2,
+    "text_heads": 2,
+    "temp_init": 0.07,
+    "temp_min": 0.01,
+    "freeze_text": False,
+}
 
 
 def tiny(seed: int = 0, **over) -> ViCLIP:
@@ -41,25 +57,36 @@ def spec_table(*, W, layers, p, grid, T, D, Wt, Lt, ctx, vocab, Dt) -> dict[str,
         "vision_encoder.positional_embedding": (grid * grid + 1, W),
         "vision_encoder.temporal_positional_embedding": (1, T, W),
         "vision_encoder.conv1.weight": (W, 3, 1, p, p),
-        "vision_encoder.ln_pre.weight": (W,), "vision_encoder.ln_pre.bias": (W,),
-        "vision_encoder.ln_post.weight": (W,), "vision_encoder.ln_post.bias": (W,),
+        "vision_encoder.ln_pre.weight": (W,),
+        "vision_encoder.ln_pre.bias": (W,),
+        "vision_encoder.ln_post.weight": (W,),
+        "vision_encoder.ln_post.bias": (W,),
         "vision_encoder.proj": (W, D),
         "text_encoder.token_embedding.weight": (vocab, Wt),
         "text_encoder.positional_embedding": (ctx, Wt),
-        "text_encoder.ln_final.weight": (Wt,), "text_encoder.ln_final.bias": (Wt,),
+        "text_encoder.ln_final.weight": (Wt,),
+        "text_encoder.ln_final.bias": (Wt,),
         "text_encoder.text_projection": (Wt, Dt),
     }
     for tower, width, n in (("vision_encoder", W, layers), ("text_encoder", Wt, Lt)):
         for i in range(n):
             b = f"{tower}.transformer.resblocks.{i}"
-            t.update({
-                f"{b}.attn.in_proj_weight": (3 * width, width), f"{b}.attn.in_proj_bias": (3 * width,),
-                f"{b}.attn.out_proj.weight": (width, width), f"{b}.attn.out_proj.bias": (width,),
-                f"{b}.ln_1.weight": (width,), f"{b}.ln_1.bias": (width,),
-                f"{b}.ln_2.weight": (width,), f"{b}.ln_2.bias": (width,),
-                f"{b}.mlp.c_fc.weight": (4 * width, width), f"{b}.mlp.c_fc.bias": (4 * width,),
-                f"{b}.mlp.c_proj.weight": (width, 4 * width), f"{b}.mlp.c_proj.bias": (width,),
-            })
+            t.update(
+                {
+                    f"{b}.attn.in_proj_weight": (3 * width, width),
+                    f"{b}.attn.in_proj_bias": (3 * width,),
+                    f"{b}.attn.out_proj.weight": (width, width),
+                    f"{b}.attn.out_proj.bias": (width,),
+                    f"{b}.ln_1.weight": (width,),
+                    f"{b}.ln_1.bias": (width,),
+                    f"{b}.ln_2.weight": (width,),
+                    f"{b}.ln_2.bias": (width,),
+                    f"{b}.mlp.c_fc.weight": (4 * width, width),
+                    f"{b}.mlp.c_fc.bias": (4 * width,),
+                    f"{b}.mlp.c_proj.weight": (width, 4 * width),
+                    f"{b}.mlp.c_proj.bias": (width,),
+                }
+            )
     return t
 
 
@@ -86,12 +113,20 @@ def test_state_dict_matches_spec_table(name, table, count):
     assert set(sd) == set(table)
     assert {k: tuple(v.shape) for k, v in sd.items()} == table
     assert not any("attn_mask" in k for k in sd)
-    spot = {"viclip-b16": {"vision_encoder.positional_embedding": (197, 768), "vision_encoder.proj": (768, 512),
-                           "text_encoder.token_embedding.weight": (49408, 512),
-                           "vision_encoder.conv1.weight": (768, 3, 1, 16, 16)},
-            "viclip-l14": {"vision_encoder.positional_embedding": (257, 1024), "vision_encoder.proj": (1024, 768),
-                           "text_encoder.token_embedding.weight": (49408, 768),
-                           "vision_encoder.conv1.weight": (1024, 3, 1, 14, 14)}}[name]
+    spot = {
+        "viclip-b16": {
+            "vision_encoder.positional_embedding": (197, 768),
+            "vision_encoder.proj": (768, 512),
+            "text_encoder.token_embedding.weight": (49408, 512),
+            "vision_encoder.conv1.weight": (768, 3, 1, 16, 16),
+        },
+        "viclip-l14": {
+            "vision_encoder.positional_embedding": (257, 1024),
+            "vision_encoder.proj": (1024, 768),
+            "text_encoder.token_embedding.weight": (49408, 768),
+            "vision_encoder.conv1.weight": (1024, 3, 1, 14, 14),
+        },
+    }[name]
     for k, shape in spot.items():
         assert tuple(sd[k].shape) == shape
 
@@ -185,8 +220,9 @@ def test_temporal_downsample_8_to_4():
     model = tiny(num_frames=4)
     load_official(model, sd, temporal="interpolate")  # optional: linear resampling both ways
     old = sd[TEMPORAL_KEY]
-    torch.testing.assert_close(model.vision_encoder.temporal_positional_embedding.detach(),
-                               (old[:, 0::2] + old[:, 1::2]) / 2)  # half-pixel centres: pair means
+    torch.testing.assert_close(
+        model.vision_encoder.temporal_positional_embedding.detach(), (old[:, 0::2] + old[:, 1::2]) / 2
+    )  # half-pixel centres: pair means
     assert resize_temporal(old, 8) is old
 
 

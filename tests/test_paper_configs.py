@@ -11,12 +11,11 @@ from snakemake.utils import update_config
 from workflow_run import planned_jobs, smk
 
 from viclip.config import resolve_kinds
+from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
 from viclip.eval.protocol import finetuned_settings, zeroshot_settings
 from viclip.model.config import ViCLIPConfig
 from viclip.report.compute import pretraining_flops
 from viclip.train.arms import arm_schedule
-
-from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
 
 
 @pytest.mark.parametrize("name", ["paper.yaml", "paper-small.yaml"])

@@ -22,18 +22,55 @@ from viclip.train.state import Preempted, ResumeStore
 
 torch.set_num_threads(1)
 
-TINY = dict(name="tiny", image_size=16, patch_size=8, num_frames=4, vision_width=32, vision_layers=1, vision_heads=2,
-            embed_dim=16, drop_path=0.0, tokenizer="word_hash", vocab_size=64, context_length=8, text_width=32,
-            text_layers=1, text_heads=2, temp_init=0.07, temp_min=0.01, freeze_text=False)
+TINY = dict(
+    name="tiny",
+    image_size=16,
+    patch_size=8,
+    num_frames=4,
+    vision_width=32,
+    vision_layers=1,
+    vision_heads=2,
+    embed_dim=16,
+    drop_path=0.0,
+    tokenizer="word_hash",
+    vocab_size=64,
+    context_length=8,
+    text_width=32,
+    text_layers=1,
+    text_heads=2,
+    temp_init=0.07,
+    temp_min=0.01,
+    freeze_text=False,
+)
 CFG = ViCLIPConfig.from_dict(TINY)
-COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230), "yellow": (235, 220, 50),
-           "purple": (160, 60, 200), "orange": (245, 140, 30), "white": (240, 240, 240), "grey": (100, 100, 100)}
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (50, 80, 230),
+    "yellow": (235, 220, 50),
+    "purple": (160, 60, 200),
+    "orange": (245, 140, 30),
+    "white": (240, 240, 240),
+    "grey": (100, 100, 100),
+}
 N_CLIPS, N_FRAMES, BATCH = 32, 8, 8
 
 
 def train_cfg(**over) -> dict:
-    return {"epochs": 3, "tune_epochs": 0.5, "batch_size": BATCH, "lr": 3e-3, "tune_lr": 1e-4, "weight_decay": 0.05,
-            "warmup_steps": 2, "min_lr_ratio": 0.01, "betas": [0.9, 0.98], "augment": True, "flip": False, **over}
+    return {
+        "epochs": 3,
+        "tune_epochs": 0.5,
+        "batch_size": BATCH,
+        "lr": 3e-3,
+        "tune_lr": 1e-4,
+        "weight_decay": 0.05,
+        "warmup_steps": 2,
+        "min_lr_ratio": 0.01,
+        "betas": [0.9, 0.98],
+        "augment": True,
+        "flip": False,
+        **over,
+    }
 
 
 def toy_clips(n: int = N_CLIPS, size: int = 16, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -41,7 +78,9 @@ def toy_clips(n: int = N_CLIPS, size: int = 16, seed: int = 0) -> tuple[np.ndarr
     names = list(COLOURS)
     labels = np.arange(n) % len(names)
     rng = np.random.default_rng(seed)
-    frames = np.stack([np.broadcast_to(np.array(COLOURS[names[k]], np.uint8), (N_FRAMES, size, size, 3)) for k in labels])
+    frames = np.stack(
+        [np.broadcast_to(np.array(COLOURS[names[k]], np.uint8), (N_FRAMES, size, size, 3)) for k in labels]
+    )
     frames = np.clip(frames + rng.normal(0, 8, frames.shape), 0, 255).astype(np.uint8)
     return frames, [f"a {names[k]} clip" for k in labels]
 
@@ -54,8 +93,11 @@ def write_toy_corpus(directory, n: int = N_CLIPS, size: int = 16) -> dict:
     np.save(directory / "frames.npy", frames)
     pd.DataFrame({"clip_id": ids, "n_frames": N_FRAMES}).to_parquet(directory / "frames.parquet")
     pd.DataFrame({"clip_id": ids, "caption": texts}).to_parquet(directory / "captions.parquet")
-    return {"frames": str(directory / "frames.npy"), "index": str(directory / "frames.parquet"),
-            "captions": str(directory / "captions.parquet")}
+    return {
+        "frames": str(directory / "frames.npy"),
+        "index": str(directory / "frames.parquet"),
+        "captions": str(directory / "captions.parquet"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +145,17 @@ class SignallingSampler(ClipSampler):
 def run(toy, out_dir, *, seed=0, mask_ratio=0.5, smp=None, execution=None, **over) -> dict:
     frames, tokens = toy
     out_dir.mkdir(parents=True, exist_ok=True)
-    return pretrain(CFG, train_cfg(**over), mask_ratio, smp or sampler(frames), tokens, seed, out_dir,
-                    out_dir / "log.jsonl", execution)
+    return pretrain(
+        CFG,
+        train_cfg(**over),
+        mask_ratio,
+        smp or sampler(frames),
+        tokens,
+        seed,
+        out_dir,
+        out_dir / "log.jsonl",
+        execution,
+    )
 
 
 def log_lines(out_dir, kind="epoch") -> list[dict]:
@@ -196,7 +247,9 @@ def test_log_has_epoch_lines_with_stage_names_and_step_lines(toy, tmp_path):
     assert lines[2]["lr"] < 0.2 * train_cfg()["lr"]
     # tokens/s counts kept video tokens + the class token + the caption's context
     kept = CFG.num_frames * (CFG.image_size // CFG.patch_size) ** 2 // 2
-    assert lines[0]["tokens_per_s"] == pytest.approx(lines[0]["clips_per_s"] * (kept + 1 + CFG.context_length), rel=1e-2)
+    assert lines[0]["tokens_per_s"] == pytest.approx(
+        lines[0]["clips_per_s"] * (kept + 1 + CFG.context_length), rel=1e-2
+    )
     steps = log_lines(tmp_path, "step")
     assert [r["step"] for r in steps] == [3, 6, 9, 12, 15]  # 4 steps per epoch x 4 epochs, every 3rd
     assert all(np.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in steps)
@@ -234,8 +287,16 @@ def test_lazy_captions_train_like_a_token_table(toy, tmp_path):
     captions = Captions(texts, WordHashTokenizer(TINY["vocab_size"], TINY["context_length"]))
     assert torch.equal(torch.stack([captions[i] for i in range(len(captions))]), tokens)
     run(toy, tmp_path / "table", epochs=1, tune_epochs=0)
-    pretrain(CFG, train_cfg(epochs=1, tune_epochs=0), 0.5, sampler(frames), captions, 0, tmp_path / "lazy",
-             tmp_path / "lazy" / "log.jsonl")
+    pretrain(
+        CFG,
+        train_cfg(epochs=1, tune_epochs=0),
+        0.5,
+        sampler(frames),
+        captions,
+        0,
+        tmp_path / "lazy",
+        tmp_path / "lazy" / "log.jsonl",
+    )
     assert_same_weights(state(tmp_path / "table" / "checkpoint.pt"), state(tmp_path / "lazy" / "checkpoint.pt"))
 
 
@@ -249,8 +310,8 @@ def test_loader_threads_give_the_same_run(toy, tmp_path):
 def test_a_corpus_of_clip_files_trains_through_the_worker(tmp_path):
     """A real corpus (download manifest + mp4 clips, decoded on the fly), through the worker entry point."""
     from viclip.data.video import write_mp4
-    from viclip.train.worker import run_job
     from viclip.train.distributed import Dist
+    from viclip.train.worker import run_job
 
     frames, texts = toy_clips(16)
     (tmp_path / "videos").mkdir()
@@ -258,13 +319,25 @@ def test_a_corpus_of_clip_files_trains_through_the_worker(tmp_path):
     for clip_id, clip in zip(ids, frames):
         write_mp4(tmp_path / "videos" / f"{clip_id}.mp4", clip)
     # start_s/end_s are the clip's times in its source video, not a window of the cut file
-    pd.DataFrame({"clip_id": ids, "path": [f"videos/{c}.mp4" for c in ids], "start_s": 100.0,
-                  "end_s": 102.0}).to_parquet(tmp_path / "clips.parquet")
+    pd.DataFrame(
+        {"clip_id": ids, "path": [f"videos/{c}.mp4" for c in ids], "start_s": 100.0, "end_s": 102.0}
+    ).to_parquet(tmp_path / "clips.parquet")
     pd.DataFrame({"clip_id": ids[::-1], "caption": texts[::-1]}).to_parquet(tmp_path / "captions.parquet")
     out = tmp_path / "run"
-    summary = run_job(dict(model=TINY, train=train_cfg(epochs=1, tune_epochs=0), mask_ratio=0.5, seed=0,
-                           manifest=str(tmp_path / "clips.parquet"), captions=str(tmp_path / "captions.parquet"),
-                           out_dir=str(out), log_path=str(out / "log.jsonl"), execution={"loader_workers": 2}), Dist())
+    summary = run_job(
+        dict(
+            model=TINY,
+            train=train_cfg(epochs=1, tune_epochs=0),
+            mask_ratio=0.5,
+            seed=0,
+            manifest=str(tmp_path / "clips.parquet"),
+            captions=str(tmp_path / "captions.parquet"),
+            out_dir=str(out),
+            log_path=str(out / "log.jsonl"),
+            execution={"loader_workers": 2},
+        ),
+        Dist(),
+    )
     assert summary["steps"] == 2 and (out / "checkpoint.pt").is_file()
     assert np.isfinite(log_lines(out)[0]["loss"])
 
@@ -272,19 +345,23 @@ def test_a_corpus_of_clip_files_trains_through_the_worker(tmp_path):
 # ---------------------------------------------------------------- interruption and resumption
 
 
-@pytest.mark.parametrize("fail_at", [
-    6 * BATCH + 3,   # mid masked epoch 1 (step 6 of 12): the last resume point is mid-epoch
-    12 * BATCH + 1,  # first clip of the tune stage: the last resume point closed the masked stage
-    13 * BATCH + 2,  # mid tune stage (2 tune steps)
-])
+@pytest.mark.parametrize(
+    "fail_at",
+    [
+        6 * BATCH + 3,  # mid masked epoch 1 (step 6 of 12): the last resume point is mid-epoch
+        12 * BATCH + 1,  # first clip of the tune stage: the last resume point closed the masked stage
+        13 * BATCH + 2,  # mid tune stage (2 tune steps)
+    ],
+)
 def test_interrupted_run_resumes_to_the_identical_checkpoint(toy, tmp_path, fail_at):
     frames, _ = toy
     full = tmp_path / "full"
     run(toy, full, seed=1, epochs=3, tune_epochs=0.5, execution={"log_every": 2})
 
     broken = tmp_path / "broken"
-    bad = FailingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True,
-                         fail_at=fail_at)
+    bad = FailingSampler(
+        frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True, fail_at=fail_at
+    )
     with pytest.raises(Interrupted):
         run(toy, broken, seed=1, smp=bad, epochs=3, tune_epochs=0.5, execution={"log_every": 2, "checkpoint_every": 1})
     assert not (broken / "checkpoint.pt").exists()
@@ -308,8 +385,9 @@ def test_resume_from_an_older_resume_point(toy, tmp_path):
     """Restoring an intermediate resume point (after the run finished) reruns the tail to the same result."""
     frames, _ = toy
     out = tmp_path / "run"
-    bad = FailingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True,
-                         fail_at=9 * BATCH)
+    bad = FailingSampler(
+        frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True, fail_at=9 * BATCH
+    )
     with pytest.raises(Interrupted):
         run(toy, out, seed=2, smp=bad, epochs=3, tune_epochs=0.5, execution={"checkpoint_every": 3})
     shutil.copytree(out / "resume", tmp_path / "saved")
@@ -326,8 +404,9 @@ def test_a_damaged_newest_resume_point_falls_back_to_the_one_before(toy, tmp_pat
     full = tmp_path / "full"
     run(toy, full, seed=2, epochs=3, tune_epochs=0.5)
     out = tmp_path / "run"
-    bad = FailingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True,
-                         fail_at=7 * BATCH)
+    bad = FailingSampler(
+        frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True, fail_at=7 * BATCH
+    )
     with pytest.raises(Interrupted):
         run(toy, out, seed=2, smp=bad, epochs=3, tune_epochs=0.5, execution={"checkpoint_every": 1})
     _, newest = resume_files(out)
@@ -341,8 +420,9 @@ def test_resume_point_of_another_config_is_ignored(toy, tmp_path):
     """A resume point left by an interrupted run with other settings must not leak into a new run."""
     frames, _ = toy
     out = tmp_path / "run"
-    bad = FailingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True,
-                         fail_at=9 * BATCH)
+    bad = FailingSampler(
+        frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True, fail_at=9 * BATCH
+    )
     with pytest.raises(Interrupted):
         run(toy, out, seed=2, smp=bad, epochs=3, tune_epochs=0.5, lr=1e-2, execution={"checkpoint_every": 2})
     assert resume_files(out)
@@ -359,10 +439,13 @@ def test_another_micro_batch_resumes_with_global_negatives_only(toy, tmp_path):
     frames, _ = toy
     for negatives, resumes in (("global", True), ("micro", False)):
         out = tmp_path / negatives
-        bad = FailingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True,
-                             fail_at=6 * BATCH + 1)
+        bad = FailingSampler(
+            frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True, fail_at=6 * BATCH + 1
+        )
         with pytest.raises(Interrupted):
-            run(toy, out, smp=bad, negatives=negatives, micro_batch=4, execution={"checkpoint_every": 1, "log_every": 1})
+            run(
+                toy, out, smp=bad, negatives=negatives, micro_batch=4, execution={"checkpoint_every": 1, "log_every": 1}
+            )
         before = log_lines(out, "step")
         run(toy, out, negatives=negatives, micro_batch=8, execution={"checkpoint_every": 1, "log_every": 1})
         after = log_lines(out, "step")
@@ -378,8 +461,15 @@ def test_a_stop_signal_saves_at_the_next_step_and_the_rerun_continues(toy, tmp_p
     full = tmp_path / "full"
     run(toy, full, seed=5, epochs=3, tune_epochs=0.5)
     out = tmp_path / "run"
-    smp = SignallingSampler(frames, np.full(N_CLIPS, N_FRAMES), CFG.num_frames, CFG.image_size, augment=True,
-                            at=5 * BATCH + 3, signum=signum)  # during step 6 (index 5) of 12
+    smp = SignallingSampler(
+        frames,
+        np.full(N_CLIPS, N_FRAMES),
+        CFG.num_frames,
+        CFG.image_size,
+        augment=True,
+        at=5 * BATCH + 3,
+        signum=signum,
+    )  # during step 6 (index 5) of 12
     before = signal.getsignal(signum)
     with pytest.raises(Preempted) as exc:
         run(toy, out, seed=5, smp=smp, epochs=3, tune_epochs=0.5)

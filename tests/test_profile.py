@@ -42,11 +42,11 @@ def profile(profile_dir) -> dict:
 def test_profile_keys(profile):
     assert profile["executor"] == "slurm"
     assert int(profile["jobs"]) >= 1
-    assert profile["retries"] >= 1                 # resubmit cancelled / timed-out / failed jobs
-    assert profile["slurm-requeue"] is True        # preempted jobs go back to the queue
+    assert profile["retries"] >= 1  # resubmit cancelled / timed-out / failed jobs
+    assert profile["slurm-requeue"] is True  # preempted jobs go back to the queue
     assert profile["slurm-status-command"] == "squeue"  # sacct hangs the plugin without slurmdbd
     assert profile["slurm-keep-successful-logs"] is True
-    assert "rerun-triggers" not in profile         # params changes must rerun jobs
+    assert "rerun-triggers" not in profile  # params changes must rerun jobs
     assert "cores" not in profile
     assert {"runtime", "mem_mb", "cpus_per_task"} <= set(profile["default-resources"])
     # Unset VICLIP_SLURM_*: no partition or account, so the cluster's defaults apply.
@@ -83,8 +83,9 @@ def test_profile_names_only_existing_rules(profile, repo):
 
 def run_install(repo, xdg, *args):
     env = {**os.environ, "XDG_CONFIG_HOME": str(xdg)}
-    return subprocess.run(["bash", str(repo / "profiles/slurm/install.sh"), *args], env=env,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["bash", str(repo / "profiles/slurm/install.sh"), *args], env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_install_links_the_profile_once(tmp_path, repo, profile_dir):

@@ -32,8 +32,9 @@ def bench(tmp_path):
     root.mkdir()
     manifest = pd.DataFrame(rows)
     atomic_parquet(manifest, root / "manifest.parquet")
-    (root / "meta.json").write_text(json.dumps({"name": "k400", "task": "classification", "synthetic": False,
-                                                "classes": ["a", "b", "c"]}))
+    (root / "meta.json").write_text(
+        json.dumps({"name": "k400", "task": "classification", "synthetic": False, "classes": ["a", "b", "c"]})
+    )
     frames, kept, failures = decode_all(root, manifest, size=SIZE, num_frames=T)
     assert not failures
     atomic_npy(frames, root / "frames.npy")

@@ -60,11 +60,20 @@ def make_records(arms=ARMS, seeds=SEEDS, seeds_for=None) -> list[dict]:
                 metrics[col.metric] = arm_value(arm, seed, i)
             for (bench, proto), metrics in by_run.items():
                 metrics.setdefault("t2v_medr", 3.0)  # extra keys must be ignored
-                records.append({
-                    "arm": arm, "seed": seed, "run": f"{arm}/seed{seed}", "benchmark": bench,
-                    "protocol": proto, "synthetic": True, "task": "x", "metrics": metrics,
-                    "n_queries": 300, "n_candidates": 40,
-                })
+                records.append(
+                    {
+                        "arm": arm,
+                        "seed": seed,
+                        "run": f"{arm}/seed{seed}",
+                        "benchmark": bench,
+                        "protocol": proto,
+                        "synthetic": True,
+                        "task": "x",
+                        "metrics": metrics,
+                        "n_queries": 300,
+                        "n_candidates": 40,
+                    }
+                )
     return records
 
 
@@ -128,8 +137,20 @@ def test_single_seed_has_no_interval():
 
 def test_summary_shape_and_columns(summary):
     assert list(summary.columns) == [
-        "arm", "group", "benchmark", "protocol", "metric", "label", "n_seeds",
-        "mean", "std", "delta", "ci_low", "ci_high", "ci_method"]
+        "arm",
+        "group",
+        "benchmark",
+        "protocol",
+        "metric",
+        "label",
+        "n_seeds",
+        "mean",
+        "std",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "ci_method",
+    ]
     assert len(summary) == len(ARMS) * 30
     assert list(summary["arm"].unique()) == ARMS
     keys = [f"{c.benchmark}/{c.protocol}/{c.metric}" for c in columns()]
@@ -199,8 +220,11 @@ def test_missing_metric_names_arm_seed_key():
 
 
 def test_missing_record_names_all_its_metrics():
-    recs = [r for r in make_records()
-            if (r["arm"], r["seed"], r["benchmark"], r["protocol"]) != ("minus", 1, "k400", "zeroshot")]
+    recs = [
+        r
+        for r in make_records()
+        if (r["arm"], r["seed"], r["benchmark"], r["protocol"]) != ("minus", 1, "k400", "zeroshot")
+    ]
     with pytest.raises(ValueError) as err:
         summarise(recs, ARMS, "baseline")
     msg = str(err.value)
@@ -308,7 +332,7 @@ def test_latex_structure(tex):
 
 
 def test_latex_caption(tex):
-    caption = tex[tex.index("\\caption{"):tex.index("\\label{")]
+    caption = tex[tex.index("\\caption{") : tex.index("\\label{")]
     assert "percentages" in caption and "over 3 seeds" in caption
     assert "95\\%" in caption and "paired by seed" in caption
     assert "synthetic" in caption.lower() and "not the real dataset" in caption
@@ -406,10 +430,13 @@ def test_published_numbers_spot_checked_against_the_paper():
     assert "ssv2/finetuned/top1" not in VICLIP_B16.values
 
 
-@pytest.mark.parametrize("ref, top5", [
-    (VICLIP_L14, {"k400": 86.60, "k600": 84.86, "k700": 78.46}),
-    (VICLIP_B16, {"k400": 83.70, "k600": 81.17, "k700": 72.87}),
-])
+@pytest.mark.parametrize(
+    "ref, top5",
+    [
+        (VICLIP_L14, {"k400": 86.60, "k600": 84.86, "k700": 78.46}),
+        (VICLIP_B16, {"k400": 83.70, "k600": 81.17, "k700": 72.87}),
+    ],
+)
 def test_published_avg_implies_the_specs_top5(ref, top5):
     """AVG = (top-1 + top-5) / 2, so each AVG/top-1 pair implies a top-5; the spec derived the same."""
     for bench, expected in top5.items():
@@ -436,8 +463,14 @@ def test_latex_reference_rows(summary):
     for line, table in zip(rows, tables):
         assert f"paper {table}" in line
     cells = [c.strip() for c in rows[0][:-2].split(" & ")[1:]]
-    assert cells == ["\\textit{64.8}", "\\textit{75.7}", "\\textit{62.2}", "\\textit{73.53}",
-                     "\\textit{54.3}", "\\textit{66.38}"]
+    assert cells == [
+        "\\textit{64.8}",
+        "\\textit{75.7}",
+        "\\textit{62.2}",
+        "\\textit{73.53}",
+        "\\textit{54.3}",
+        "\\textit{66.38}",
+    ]
     assert tex.count("\\textbf{") == 30  # published numbers never take the bold of our best arm
     assert "2307.06942" in tex and "not runs of this workflow" in tex
     assert tex.count("\\midrule") == 4 + 4  # each block: header rule and the rule above its reference row
@@ -445,8 +478,11 @@ def test_latex_reference_rows(summary):
 
 def test_latex_reference_blanks_and_missing_blocks(summary):
     tex = render_latex(summary, ARMS, "baseline", LABELS, synthetic=False, reference=VICLIP_B16)
-    rows = [[c.strip() for c in line[:-2].split(" & ")] for line in tex.splitlines()
-            if line.startswith("\\textit{ViCLIP-B/16")]
+    rows = [
+        [c.strip() for c in line[:-2].split(" & ")]
+        for line in tex.splitlines()
+        if line.startswith("\\textit{ViCLIP-B/16")
+    ]
     assert len(rows) == 3  # no fine-tuned classification numbers for B/16: no row there
     zs_ret = rows[1]
     assert "paper Tab. 11" in zs_ret[0]
@@ -455,8 +491,7 @@ def test_latex_reference_blanks_and_missing_blocks(summary):
 
 
 def test_latex_reference_compiles(tmp_path, summary):
-    compile_latex(tmp_path, render_latex(summary, ARMS, "baseline", LABELS, synthetic=False,
-                                         reference=VICLIP_B16))
+    compile_latex(tmp_path, render_latex(summary, ARMS, "baseline", LABELS, synthetic=False, reference=VICLIP_B16))
 
 
 # --------------------------------------------------------------------------- HTML table
@@ -524,12 +559,30 @@ def test_html_table_cells(summary):
 
 
 def test_html_table_reference_row_and_compute(summary):
-    cost = pd.DataFrame([
-        {"arm": "baseline", "mask_ratio": 0.9, "flops": 2e15, "seconds_mean": 10.0, "seconds_std": 1.0,
-         "n_seeds": 3, "flops_vs_baseline": 1.0, "seconds_vs_baseline": 1.0},
-        {"arm": "minus", "mask_ratio": 0.0, "flops": 3e15, "seconds_mean": 12.0, "seconds_std": float("nan"),
-         "n_seeds": 1, "flops_vs_baseline": 1.5, "seconds_vs_baseline": 1.2},
-    ])
+    cost = pd.DataFrame(
+        [
+            {
+                "arm": "baseline",
+                "mask_ratio": 0.9,
+                "flops": 2e15,
+                "seconds_mean": 10.0,
+                "seconds_std": 1.0,
+                "n_seeds": 3,
+                "flops_vs_baseline": 1.0,
+                "seconds_vs_baseline": 1.0,
+            },
+            {
+                "arm": "minus",
+                "mask_ratio": 0.0,
+                "flops": 3e15,
+                "seconds_mean": 12.0,
+                "seconds_std": float("nan"),
+                "n_seeds": 1,
+                "flops_vs_baseline": 1.5,
+                "seconds_vs_baseline": 1.2,
+            },
+        ]
+    )
     page = render_html(summary, ARMS, "baseline", LABELS, synthetic=False, reference=VICLIP_B16, compute=cost)
     parsed = parse_table(page)
     refs = [r for r in parsed.rows if r[1] == "reference"]
@@ -540,7 +593,8 @@ def test_html_table_reference_row_and_compute(summary):
     compute_rows = [r for r in parsed.rows if r[0] == "compute" and r[2]]
     assert [(r[2], [c for _, c in r[4]]) for r in compute_rows] == [
         ("baseline", ["0.9", "2", "1.00", "10.0 ± 1.0", "1.00"]),
-        ("minus", ["0", "3", "1.50", "12.0", "1.20"])]
+        ("minus", ["0", "3", "1.50", "12.0", "1.20"]),
+    ]
     assert "PFLOPs" in page
 
 
@@ -574,10 +628,12 @@ def test_ablations_derived_from_the_arms():
         Ablation("masking", "Video masking", ("nomask",)),
         Ablation("captions", "Caption scales", ("fineonly", "coarseonly")),
     ]
-    arms = {**DEFAULT_ARMS,
-            "samecompute": {"label": "No masking, same compute", "captions": "fused", "mask_ratio": 0.0, "epochs": 3},
-            "both": {"label": "Both", "captions": "coarse", "mask_ratio": 0.0},
-            "longer": {"label": "Longer", "captions": "fused", "mask_ratio": 0.9, "epochs": 20}}
+    arms = {
+        **DEFAULT_ARMS,
+        "samecompute": {"label": "No masking, same compute", "captions": "fused", "mask_ratio": 0.0, "epochs": 3},
+        "both": {"label": "Both", "captions": "coarse", "mask_ratio": 0.0},
+        "longer": {"label": "Longer", "captions": "fused", "mask_ratio": 0.9, "epochs": 20},
+    }
     got = {a.name: a for a in ablations(arms, "baseline")}
     assert got["masking"].arms == ("nomask", "samecompute")  # a same-compute arm belongs to masking
     assert got["both"] == Ablation("both", "Both", ("both",))  # two things changed: its own figure
@@ -588,7 +644,8 @@ def test_ablations_derived_from_the_arms():
 def test_ablations_explicit_and_checked():
     explicit = {"coarse": {"title": "Coarse captions", "arms": ["coarseonly", "fineonly"]}}
     assert ablations(DEFAULT_ARMS, "baseline", explicit) == [
-        Ablation("coarse", "Coarse captions", ("fineonly", "coarseonly"))]  # config order, as the table
+        Ablation("coarse", "Coarse captions", ("fineonly", "coarseonly"))
+    ]  # config order, as the table
     with pytest.raises(ValueError, match=r"report\.ablations\.coarse\.arms: 'ghost' is not an arm"):
         ablations(DEFAULT_ARMS, "baseline", {"coarse": {"arms": ["ghost"]}})
     with pytest.raises(ValueError, match=r"report\.ablations\.x\.arms: 'baseline' is the baseline"):
@@ -604,8 +661,10 @@ def test_config_default_ablations(repo):
 
     cfg = yaml.safe_load((repo / "config.yaml").read_text())
     got = ablations(cfg["arms"], cfg["report"]["baseline"], cfg["report"].get("ablations"))
-    assert [(a.name, a.arms) for a in got] == [("masking", ("nomask", "samecompute")),
-                                               ("captions", ("fineonly", "coarseonly"))]
+    assert [(a.name, a.arms) for a in got] == [
+        ("masking", ("nomask", "samecompute")),
+        ("captions", ("fineonly", "coarseonly")),
+    ]
 
 
 # --------------------------------------------------------------------------- per-ablation figures
@@ -651,14 +710,25 @@ def test_ablation_figure_draws_only_its_arms_with_their_intervals(tmp_path):
 
 def test_ablation_figure_from_records_on_disk(tmp_path):
     """The script's path: records written to disk, loaded, one figure per derived ablation."""
-    arms = {"baseline": DEFAULT_ARMS["baseline"], "minus": {**DEFAULT_ARMS["nomask"], "label": "Minus"},
-            "noisy": {**DEFAULT_ARMS["coarseonly"], "label": "Noisy"}}
+    arms = {
+        "baseline": DEFAULT_ARMS["baseline"],
+        "minus": {**DEFAULT_ARMS["nomask"], "label": "Minus"},
+        "noisy": {**DEFAULT_ARMS["coarseonly"], "label": "Noisy"},
+    }
     recs = load_records(write_records(make_records(), tmp_path / "eval"))
     df = summarise(recs, list(arms), "baseline")
     for ab in ablations(arms, "baseline"):
         png, pdf = tmp_path / f"{ab.name}.png", tmp_path / f"{ab.name}.pdf"
-        plot_deltas(df, ["baseline", *ab.arms], "baseline", {a: s["label"] for a, s in arms.items()},
-                    png, pdf, synthetic=is_synthetic(recs), title=ab.title)
+        plot_deltas(
+            df,
+            ["baseline", *ab.arms],
+            "baseline",
+            {a: s["label"] for a, s in arms.items()},
+            png,
+            pdf,
+            synthetic=is_synthetic(recs),
+            title=ab.title,
+        )
         assert png.stat().st_size > 10_000 and pdf.stat().st_size > 1_000
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["captions.png", "masking.png"]
 
@@ -670,14 +740,34 @@ def write_log(path: Path, seed: int, masked_epochs=3, tune_epochs=1, repeat=None
     """A log.jsonl as pretraining writes it (loss falls by seed-dependent amounts)."""
     lines = []
     for e in range(masked_epochs):
-        lines.append({"stage": "masked", "epoch": e, "mask_ratio": 0.9, "loss": 4.0 - e - 0.1 * seed,
-                      "lr": 1e-3 / (e + 1), "temp": 0.07, "seconds": 1.0 + e, "clips_per_s": 10.0})
+        lines.append(
+            {
+                "stage": "masked",
+                "epoch": e,
+                "mask_ratio": 0.9,
+                "loss": 4.0 - e - 0.1 * seed,
+                "lr": 1e-3 / (e + 1),
+                "temp": 0.07,
+                "seconds": 1.0 + e,
+                "clips_per_s": 10.0,
+            }
+        )
         if repeat == e:  # a resumed job redoes an epoch whose checkpoint was lost
             lines.append({**lines[-1], "loss": 99.0})
             lines.append({**lines[-2]})
     for e in range(tune_epochs):
-        lines.append({"stage": "tune", "epoch": e, "mask_ratio": 0.0, "loss": 0.5 - 0.1 * seed,
-                      "lr": 1e-4, "temp": 0.07, "seconds": 10.0 + e, "clips_per_s": 10.0})
+        lines.append(
+            {
+                "stage": "tune",
+                "epoch": e,
+                "mask_ratio": 0.0,
+                "loss": 0.5 - 0.1 * seed,
+                "lr": 1e-4,
+                "temp": 0.07,
+                "seconds": 10.0 + e,
+                "clips_per_s": 10.0,
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
@@ -713,8 +803,11 @@ def test_training_curves_one_line_per_seed_and_the_mean(tmp_path):
     mean = labelled["Baseline (mean of 3 seeds)"]
     np.testing.assert_allclose(mean.get_xdata(), [1, 2, 3, 4])
     np.testing.assert_allclose(mean.get_ydata(), [3.9, 2.9, 1.9, 0.4])  # mean of seeds 0..2
-    thin = [line for line in ax_loss.get_lines()
-            if line.get_label().startswith("_") and list(line.get_xdata()) == [1, 2, 3, 4]]
+    thin = [
+        line
+        for line in ax_loss.get_lines()
+        if line.get_label().startswith("_") and list(line.get_xdata()) == [1, 2, 3, 4]
+    ]
     assert all(line.get_linewidth() < mean.get_linewidth() for line in thin)
     assert len(thin) == 6  # 2 arms x 3 seeds
     tune_marks = [line for line in ax_loss.get_lines() if list(line.get_xdata()) == [3.5, 3.5]]

@@ -37,9 +37,17 @@ STEPS_PER_EPOCH = 6  # 48 clips, batch 8: 4 epochs + a half tuning epoch = 27 st
 def job(tmp_path: Path, out: str, **execution) -> dict:
     files = write_toy_corpus(tmp_path / "corpus", n=48, size=32)
     model = {**TINY, "image_size": 32}  # 64 patch tokens: slow enough to be caught mid-run
-    return dict(model=model, train=train_cfg(epochs=4, tune_epochs=0.5), mask_ratio=0.5, seed=4, threads=1, **files,
-                out_dir=str(tmp_path / out), log_path=str(tmp_path / out / "log.jsonl"),
-                execution={"deterministic": True, "log_every": 2, **execution})
+    return dict(
+        model=model,
+        train=train_cfg(epochs=4, tune_epochs=0.5),
+        mask_ratio=0.5,
+        seed=4,
+        threads=1,
+        **files,
+        out_dir=str(tmp_path / out),
+        log_path=str(tmp_path / out / "log.jsonl"),
+        execution={"deterministic": True, "log_every": 2, **execution},
+    )
 
 
 def steps_saved(out_dir: Path) -> list[int]:
@@ -52,8 +60,9 @@ def start_worker(spec: dict, path: Path, module: str = "viclip.train.worker") ->
     path.write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     log = open(path.with_suffix(".log"), "w")
-    return subprocess.Popen([sys.executable, "-m", module, str(path)], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, str(path)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO
+    )
 
 
 def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 300.0) -> None:
@@ -96,8 +105,11 @@ def test_sigkill_mid_epoch_then_rerun_is_bit_identical(reference, tmp_path):
     out = Path(spec["out_dir"])
     proc = start_worker(spec, tmp_path / "job.json")
     # a few periodic resume points, the newest mid-epoch (not at an epoch end)
-    wait_until(lambda: len(s := steps_saved(out)) >= 2 and s[-1] >= 4 and s[-1] % STEPS_PER_EPOCH, proc,
-               "two periodic resume points")
+    wait_until(
+        lambda: len(s := steps_saved(out)) >= 2 and s[-1] >= 4 and s[-1] % STEPS_PER_EPOCH,
+        proc,
+        "two periodic resume points",
+    )
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
     assert not (out / "checkpoint.pt").exists()
@@ -152,8 +164,12 @@ def test_sigterm_saves_exits_75_and_the_rerun_continues(reference, tmp_path):
 
 
 def children(pid: int) -> list[int]:
-    return [int(x) for task in Path(f"/proc/{pid}/task").glob("*") if (task / "children").exists()
-            for x in (task / "children").read_text().split()]
+    return [
+        int(x)
+        for task in Path(f"/proc/{pid}/task").glob("*")
+        if (task / "children").exists()
+        for x in (task / "children").read_text().split()
+    ]
 
 
 @pytest.mark.slow  # two torchrun launches of 2 ranks: ~1 min here
@@ -162,8 +178,10 @@ def test_torchrun_job_signalled_like_slurm_resumes(reference, tmp_path):
     out = Path(spec["out_dir"])
     path = launch.job_spec(tmp_path / "job.json", **spec)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    code = ("import sys; from viclip.train import launch; "
-            f"sys.exit(launch.run(launch.torchrun_command({str(path)!r}, 2), sys.stdout))")
+    code = (
+        "import sys; from viclip.train import launch; "
+        f"sys.exit(launch.run(launch.torchrun_command({str(path)!r}, 2), sys.stdout))"
+    )
     with open(tmp_path / "launcher.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         wait_until(lambda: len(steps_saved(out)) >= 1, proc, "a resume point")

@@ -43,15 +43,31 @@ ARMS = workflow_run.ARMS
 ACTIONS = {"baseline": "cancel", "nomask": "requeue"}
 PRETRAIN_EPOCHS = 2
 # The training job's size comes from the config (pretrain.execution), not the profile.
-EXECUTION = {"gpus": 1, "nodes": 1, "cpus_per_process": 2, "mem_mb": 3000, "runtime_min": 30,
-             "checkpoint_every": 2, "log_every": 1}
+EXECUTION = {
+    "gpus": 1,
+    "nodes": 1,
+    "cpus_per_process": 2,
+    "mem_mb": 3000,
+    "runtime_min": 30,
+    "checkpoint_every": 2,
+    "log_every": 1,
+}
 FINETUNE_EXECUTION = {"gpus": 1, "cpus_per_process": 2, "mem_mb": 2500, "runtime_min": 20}
 WORKFLOW_TIMEOUT_S = 1200
 DAEMONS = ("slurmd", "slurmctld", "munged")
 SLURM_BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
 # What a clone holds: everything but git-ignored outputs and caches (top level, as in .gitignore).
-NOT_IN_A_CLONE = {".git", ".venv", "results", "logs", "benchmarks", ".snakemake", ".pytest_cache", ".ruff_cache",
-                  "build"}
+NOT_IN_A_CLONE = {
+    ".git",
+    ".venv",
+    "results",
+    "logs",
+    "benchmarks",
+    ".snakemake",
+    ".pytest_cache",
+    ".ruff_cache",
+    "build",
+}
 
 
 def missing_prerequisite() -> str | None:
@@ -62,8 +78,10 @@ def missing_prerequisite() -> str | None:
     path = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
     missing = [b for b in SLURM_BINARIES if shutil.which(b, path=path) is None]
     if missing:
-        return (f"Slurm is not installed ({', '.join(missing)} missing); "
-                "`bash install.sh --test` installs it as root on Debian/Ubuntu")
+        return (
+            f"Slurm is not installed ({', '.join(missing)} missing); "
+            "`bash install.sh --test` installs it as root on Debian/Ubuntu"
+        )
     if os.path.exists("/etc/slurm/slurm.conf"):
         return "/etc/slurm/slurm.conf exists: a real Slurm (or another test cluster) runs here"
     return None
@@ -78,20 +96,29 @@ def cluster(repo):
         pytest.skip(reason)
     # Short path: munged's socket lives here and Unix socket paths are capped at 108 bytes.
     state = Path(tempfile.mkdtemp(prefix="viclip-slurm-", dir="/tmp"))
-    env = {**os.environ, "SLURM_CTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port()),
-           "PATH": os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"}
+    env = {
+        **os.environ,
+        "SLURM_CTLD_PORT": str(free_port()),
+        "SLURMD_PORT": str(free_port()),
+        "PATH": os.environ.get("PATH", "") + os.pathsep + "/usr/sbin",
+    }
     env.pop("SLURM_CONF", None)
     t0 = time.perf_counter()
     try:
-        up = subprocess.run(["bash", str(repo / ".ci/slurm-up.sh"), str(state)], env=env,
-                            capture_output=True, text=True, timeout=120)
+        up = subprocess.run(
+            ["bash", str(repo / ".ci/slurm-up.sh"), str(state)], env=env, capture_output=True, text=True, timeout=120
+        )
         assert up.returncode == 0, f"slurm-up.sh failed:\n{up.stdout}\n{up.stderr}"
-        yield {"dir": state, "start_s": time.perf_counter() - t0,
-               "env": {**env, "SLURM_CONF": str(state / "slurm.conf")}}
+        yield {
+            "dir": state,
+            "start_s": time.perf_counter() - t0,
+            "env": {**env, "SLURM_CONF": str(state / "slurm.conf")},
+        }
     finally:
         pids = {name: read_pid(state / "run" / f"{name}.pid") for name in DAEMONS}
-        down = subprocess.run(["bash", str(repo / ".ci/slurm-down.sh"), str(state)], env=env,
-                              capture_output=True, text=True, timeout=120)
+        down = subprocess.run(
+            ["bash", str(repo / ".ci/slurm-down.sh"), str(state)], env=env, capture_output=True, text=True, timeout=120
+        )
         alive = {name: pid for name, pid in pids.items() if pid and pid_alive(pid)}
         if not alive:
             shutil.rmtree(state, ignore_errors=True)
@@ -232,8 +259,17 @@ def slurm_run(cluster, repo, snakemake_bin, tmp_path_factory) -> SlurmRun:
 
     # The README's command, from the clone's root; the extra flags only poll
     # more often than one should on a shared cluster.
-    cmd = [snakemake_bin, "--cores", "all", "--profile", "slurm",
-           "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
+    cmd = [
+        snakemake_bin,
+        "--cores",
+        "all",
+        "--profile",
+        "slurm",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--seconds-between-status-checks",
+        "2",
+    ]
     out_path = base / "snakemake.out"
     run = SlurmRun(work, -1, "", 0.0)
     t0 = time.perf_counter()
@@ -263,8 +299,10 @@ def slurm_run(cluster, repo, snakemake_bin, tmp_path_factory) -> SlurmRun:
     run.returncode, run.output = proc.returncode, out_path.read_text()
     for hit in run.interferences.values():  # the state Slurm ended the job in, restarts included
         hit.final = slurm(cluster, "scontrol", "show", "job", "-o", hit.job_id)
-    print(f"\nslurm: cluster up in {cluster['start_s']:.1f} s; workflow on Slurm {run.wall_s:.0f} s "
-          f"({len(run.jobs)} Slurm jobs)")
+    print(
+        f"\nslurm: cluster up in {cluster['start_s']:.1f} s; workflow on Slurm {run.wall_s:.0f} s "
+        f"({len(run.jobs)} Slurm jobs)"
+    )
     return run
 
 

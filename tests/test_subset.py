@@ -148,10 +148,19 @@ def clips(tmp_path_factory):
     with open(tmp / "meta.jsonl", "w") as f:
         for v in range(300):
             for c in range(v % 15 + 1):
-                f.write(json.dumps({"YoutubeID": f"v{v:010d}", "Start_timestamp": f"00:{c:02d}:00.000",
-                                    "End_timestamp": f"00:{c:02d}:05.000", "Caption": f"clip {c} of video {v}",
-                                    "Aesthetic_Score": 5.0, "UMT_Score": round(float(rng.uniform(0.2, 0.5)), 3)})
-                        + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "YoutubeID": f"v{v:010d}",
+                            "Start_timestamp": f"00:{c:02d}:00.000",
+                            "End_timestamp": f"00:{c:02d}:05.000",
+                            "Caption": f"clip {c} of video {v}",
+                            "Aesthetic_Score": 5.0,
+                            "UMT_Score": round(float(rng.uniform(0.2, 0.5)), 3),
+                        }
+                    )
+                    + "\n"
+                )
     clean_metadata(tmp / "meta.jsonl", tmp / "clips.parquet", tmp / "rejects.tsv", row_group_size=500)
     return tmp / "clips.parquet"
 
@@ -197,11 +206,25 @@ def test_select_subset_errors_name_the_file_and_leave_no_output(clips, tmp_path)
 def test_flt_without_scores_is_a_clear_error(tmp_path):
     with open(tmp_path / "m.jsonl", "w") as f:
         for i in range(4):
-            f.write(json.dumps({"YoutubeID": f"v{i:010d}", "Start_timestamp": "00:00:00.000",
-                                "End_timestamp": "00:00:05.000", "Caption": "c"}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "YoutubeID": f"v{i:010d}",
+                        "Start_timestamp": "00:00:00.000",
+                        "End_timestamp": "00:00:05.000",
+                        "Caption": "c",
+                    }
+                )
+                + "\n"
+            )
     clean_metadata(tmp_path / "m.jsonl", tmp_path / "c.parquet", tmp_path / "r.tsv")
     with pytest.raises(SubsetError, match=r"c\.parquet: umt_score is missing in 4 of 4 rows"):
-        select_subset(tmp_path / "c.parquet", tmp_path / "s.parquet",
-                      {"method": "flt", "size": 2, "seed": 0, "flt_top_fraction": 0.5})
-    assert select_subset(tmp_path / "c.parquet", tmp_path / "s.parquet", {"method": "div", "size": 2, "seed": 0}) \
-        .selected == 2
+        select_subset(
+            tmp_path / "c.parquet",
+            tmp_path / "s.parquet",
+            {"method": "flt", "size": 2, "seed": 0, "flt_top_fraction": 0.5},
+        )
+    assert (
+        select_subset(tmp_path / "c.parquet", tmp_path / "s.parquet", {"method": "div", "size": 2, "seed": 0}).selected
+        == 2
+    )

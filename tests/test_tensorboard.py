@@ -43,8 +43,9 @@ def test_a_resumed_run_shows_one_value_per_step(tmp_path):
     assert [s for s, _ in curves(tmp_path / "tensorboard")["step/loss"]] == [1, 2, 3, 4, 5, 6]
 
     kept = [record(s, 10.0 + s) for s in range(1, 4)]
-    resumed = Sinks(tmp_path, "run", "fp", tensorboard=True, wandb=False, enabled=True,
-                    history=[json.dumps(r) for r in kept])
+    resumed = Sinks(
+        tmp_path, "run", "fp", tensorboard=True, wandb=False, enabled=True, history=[json.dumps(r) for r in kept]
+    )
     later = [record(s, 20.0 + s) for s in range(4, 6)]  # the rerun's own steps 4-5 differ from the attempt's
     for r in later:
         resumed.scalars(r["step"], r)

@@ -13,16 +13,19 @@ from viclip.model.tokenizer import WordHashTokenizer, build_tokenizer, pre_text,
 from viclip.model.viclip import ViCLIPConfig
 
 
-@pytest.mark.parametrize("raw,clean", [
-    ("Hello, World!", "hello world"),
-    ("A red-circle/square.", "a red circle square"),
-    ("  many   spaces\tand\nlines ", "many spaces and lines"),
-    ("it's (really) \"quoted\"; ok?", "its really quoted ok"),
-    ("#tag: ~x* y!", "tag x y"),
-    ("MOVES-LEFT", "moves left"),
-    ("", ""),
-    ("...", ""),
-])
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("Hello, World!", "hello world"),
+        ("A red-circle/square.", "a red circle square"),
+        ("  many   spaces\tand\nlines ", "many spaces and lines"),
+        ('it\'s (really) "quoted"; ok?', "its really quoted ok"),
+        ("#tag: ~x* y!", "tag x y"),
+        ("MOVES-LEFT", "moves left"),
+        ("", ""),
+        ("...", ""),
+    ],
+)
 def test_pre_text(raw, clean):
     assert pre_text(raw) == clean
 
@@ -99,8 +102,10 @@ def _world_vocabulary() -> set[str]:
     for template in (*TEMPLATES, *SSV2_TEMPLATES):
         add(template.format(""))
     # the captioners' own words (sizes, places, tilt, sentence glue)
-    add("medium top bottom left right center upright tilted at the on a an in front of with empty background "
-        "then is stays still someone watches as finally it there shape scene where nothing happens")
+    add(
+        "medium top bottom left right center upright tilted at the on a an in front of with empty background "
+        "then is stays still someone watches as finally it there shape scene where nothing happens"
+    )
     return words
 
 

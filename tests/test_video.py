@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from viclip.data.render import render_clip
-from viclip.data.video import (MissingVideoError, Video, VideoError, count_frames, frame_window, read_frames,
-                               sample_indices, write_mp4)
+from viclip.data.video import (
+    MissingVideoError,
+    Video,
+    VideoError,
+    count_frames,
+    frame_window,
+    read_frames,
+    sample_indices,
+    write_mp4,
+)
 from viclip.data.world import ClipSpec
 
 BACKENDS = ["decord", "pyav"]
@@ -126,13 +134,16 @@ def test_write_mp4_leaves_no_temp_file(tmp_path):
     assert count_frames(out) == 6
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((4, 16, 16, 3), dtype=np.float32),
-    np.zeros((4, 16, 16, 3), dtype=np.int64),
-    np.zeros((16, 16, 3), dtype=np.uint8),
-    np.zeros((4, 16, 16, 4), dtype=np.uint8),
-    np.zeros((4, 16, 16), dtype=np.uint8),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((4, 16, 16, 3), dtype=np.float32),
+        np.zeros((4, 16, 16, 3), dtype=np.int64),
+        np.zeros((16, 16, 3), dtype=np.uint8),
+        np.zeros((4, 16, 16, 4), dtype=np.uint8),
+        np.zeros((4, 16, 16), dtype=np.uint8),
+    ],
+)
 def test_write_mp4_rejects_wrong_dtype_or_shape(tmp_path, bad):
     out = tmp_path / "bad.mp4"
     with pytest.raises(ValueError, match="bad.mp4"):
@@ -143,7 +154,7 @@ def test_write_mp4_rejects_wrong_dtype_or_shape(tmp_path, bad):
 def test_failed_encode_leaves_nothing_behind(tmp_path):
     # yuv420p needs even sides: the encoder fails, and neither output nor temp file may remain
     out = tmp_path / "odd.mp4"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 -- whatever the encoder raises; the point is what is left behind
         write_mp4(out, np.zeros((3, 15, 15, 3), dtype=np.uint8))
     assert list(tmp_path.iterdir()) == []
 
@@ -250,8 +261,10 @@ def test_pyav_counts_frames_when_the_container_does_not(clip, tmp_path):
 
     path, frames = clip
     mkv = tmp_path / "clip.mkv"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(path), "-c", "copy", str(mkv)],
-                   check=True)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(path), "-c", "copy", str(mkv)],
+        check=True,
+    )
     with av.open(str(mkv)) as c:
         assert c.streams.video[0].frames == 0
     with Video(mkv, "pyav") as video:

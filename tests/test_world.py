@@ -135,12 +135,23 @@ def _legal_combos(shape: str, max_events: int = 3):
 
 
 def _inside(states) -> bool:
-    return all(0.0 <= s.x - s.radius and s.x + s.radius <= 1.0 and 0.0 <= s.y - s.radius and s.y + s.radius <= 1.0
-               for s in states)
+    return all(
+        0.0 <= s.x - s.radius and s.x + s.radius <= 1.0 and 0.0 <= s.y - s.radius and s.y + s.radius <= 1.0
+        for s in states
+    )
 
 
-def _spec(shape="square", colour="red", texture="plain", size="large", bg="black", events=("grow",), f=8,
-          new_colour=None, clip_id="t") -> ClipSpec:
+def _spec(
+    shape="square",
+    colour="red",
+    texture="plain",
+    size="large",
+    bg="black",
+    events=("grow",),
+    f=8,
+    new_colour=None,
+    clip_id="t",
+) -> ClipSpec:
     if "change colour" in events and new_colour is None:
         new_colour = "blue" if colour != "blue" else "green"
     return ClipSpec(clip_id, shape, colour, texture, size, bg, tuple(events), f, new_colour)
@@ -202,8 +213,9 @@ def test_background_values():
         background("sky", 8)
 
 
-@pytest.mark.parametrize("event,axis,sign", [("move left", 0, -1), ("move right", 0, 1), ("move up", 1, -1),
-                                             ("move down", 1, 1)])
+@pytest.mark.parametrize(
+    "event,axis,sign", [("move left", 0, -1), ("move right", 0, 1), ("move up", 1, -1), ("move down", 1, 1)]
+)
 @pytest.mark.parametrize("shape", ["circle", "triangle"])
 def test_moves_move_the_rendered_centroid(event, axis, sign, shape):
     size = 64

@@ -29,7 +29,9 @@ def _closest(error: jsonschema.ValidationError) -> list[jsonschema.ValidationErr
     for sub in error.context:
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
     best = min(branches.values(), key=len)
-    return [e for sub in best for e in (_closest(sub) if sub.validator in ("oneOf", "anyOf") and sub.context else [sub])]
+    return [
+        e for sub in best for e in (_closest(sub) if sub.validator in ("oneOf", "anyOf") and sub.context else [sub])
+    ]
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -37,7 +37,9 @@ def image_captioner(cfg: dict, style: str, execution: ExecutionSettings | None =
     ex = execution or ExecutionSettings()
     role = _ROLE[style]
     where = f"captions.hf.{role}"
-    return HFImageCaptioner(ModelSettings.from_config(_hf_block(cfg, role), where), ex.batch_size[role], ex.torch_device(), where)
+    return HFImageCaptioner(
+        ModelSettings.from_config(_hf_block(cfg, role), where), ex.batch_size[role], ex.torch_device(), where
+    )
 
 
 def summarizer(cfg: dict, execution: ExecutionSettings | None = None) -> Summarizer:
@@ -47,5 +49,6 @@ def summarizer(cfg: dict, execution: ExecutionSettings | None = None) -> Summari
 
     ex = execution or ExecutionSettings()
     where = "captions.hf.summarizer"
-    return HFSummarizer(summarizer_settings(_hf_block(cfg, "summarizer"), where), ex.batch_size["summarizer"],
-                        ex.torch_device(), where)
+    return HFSummarizer(
+        summarizer_settings(_hf_block(cfg, "summarizer"), where), ex.batch_size["summarizer"], ex.torch_device(), where
+    )

@@ -41,8 +41,9 @@ class ImageCaptioner(Protocol):
         """Everything besides the frames that its captions depend on (model, prompt, generation settings)."""
         ...
 
-    def caption_many(self, clips: list[Clip], frame_indices: list[np.ndarray],
-                     frames: list[np.ndarray] | None) -> list[list[str]]:
+    def caption_many(
+        self, clips: list[Clip], frame_indices: list[np.ndarray], frames: list[np.ndarray] | None
+    ) -> list[list[str]]:
         """One caption per requested frame of each clip; `frames[i]` is uint8 [k, H, W, 3] when pixels are needed."""
         ...
 

@@ -20,15 +20,18 @@ def clip_frames(clip: Clip, indices: np.ndarray, backend: str = "decord") -> np.
         with Video(clip.path, b) as video:
             lo, hi = frame_window(video.n_frames, video.fps, clip.start_s, clip.end_s, clip.path)
             if indices.max() >= hi - lo:
-                raise VideoError(f"{clip.path}: clip {clip.clip_id} has {hi - lo} frames, asked for index {int(indices.max())}")
+                raise VideoError(
+                    f"{clip.path}: clip {clip.clip_id} has {hi - lo} frames, asked for index {int(indices.max())}"
+                )
             uniq, inverse = np.unique(lo + indices, return_inverse=True)
             return video.get(uniq)[inverse]
 
     return with_fallback(backend, True, read)
 
 
-def prefetch(chunks: Iterable[tuple[list[Clip], list[np.ndarray]]], workers: int,
-             backend: str = "decord") -> Iterator[tuple[list[Clip], list[np.ndarray]]]:
+def prefetch(
+    chunks: Iterable[tuple[list[Clip], list[np.ndarray]]], workers: int, backend: str = "decord"
+) -> Iterator[tuple[list[Clip], list[np.ndarray]]]:
     """Yield (clips, frames) per chunk, decoding the following chunk in `workers` threads meanwhile."""
     with ThreadPoolExecutor(max(workers, 1)) as pool:
 

@@ -21,10 +21,16 @@ def frames_task(captioner: ImageCaptioner, n_frames: int) -> ImageTask:
 def frames_table(clips: list[Clip], result: tuple[list, list]) -> pd.DataFrame:
     """One row per clip: the sampled frame indices and one caption per frame."""
     indices, captions = result
-    return pd.DataFrame({"clip_id": pd.Series([c.clip_id for c in clips], dtype="str"),
-                         "frame_indices": pd.Series([i.tolist() for i in indices], dtype=object),
-                         "captions": pd.Series(captions, dtype=object)})
+    return pd.DataFrame(
+        {
+            "clip_id": pd.Series([c.clip_id for c in clips], dtype="str"),
+            "frame_indices": pd.Series([i.tolist() for i in indices], dtype=object),
+            "captions": pd.Series(captions, dtype=object),
+        }
+    )
 
 
-def frame_captions(clips: list[Clip], captioner: ImageCaptioner, n_frames: int, run: Runner | None = None) -> pd.DataFrame:
+def frame_captions(
+    clips: list[Clip], captioner: ImageCaptioner, n_frames: int, run: Runner | None = None
+) -> pd.DataFrame:
     return frames_table(clips, caption_images(clips, [frames_task(captioner, n_frames)], run or Runner())["frames"])

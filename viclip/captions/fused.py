@@ -36,21 +36,34 @@ def fuse(coarse: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     return caption_table(merged["clip_id"], text)
 
 
-def fuse_prompted(coarse: pd.DataFrame, frames: pd.DataFrame, summarizer: Summarizer, run: Runner | None = None) -> pd.DataFrame:
+def fuse_prompted(
+    coarse: pd.DataFrame, frames: pd.DataFrame, summarizer: Summarizer, run: Runner | None = None
+) -> pd.DataFrame:
     """Rule `summary_prompted`: the summarizer writes one caption from the coarse caption and the frame captions."""
     merged = coarse.merge(frames, on="clip_id", validate="one_to_one")
     if len(merged) != len(coarse) or len(merged) != len(frames):
         raise ValueError("coarse and frame captions cover different clips")
     ids, co = merged["clip_id"].tolist(), merged["caption"].tolist()
     caps = [list(c) for c in merged["captions"]]
-    texts = caption_texts(ids, [[c, f] for c, f in zip(co, caps)],
-                          lambda js: summarizer.fuse_many([ids[j] for j in js], [co[j] for j in js], [caps[j] for j in js]),
-                          "fusion", summarizer.fingerprint("fusion"), run or Runner())
+    texts = caption_texts(
+        ids,
+        [[c, f] for c, f in zip(co, caps)],
+        lambda js: summarizer.fuse_many([ids[j] for j in js], [co[j] for j in js], [caps[j] for j in js]),
+        "fusion",
+        summarizer.fingerprint("fusion"),
+        run or Runner(),
+    )
     return caption_table(ids, texts)
 
 
-def fused_captions(rule: str, coarse: pd.DataFrame, summary: pd.DataFrame | None = None, frames: pd.DataFrame | None = None,
-                   summarizer: Summarizer | None = None, run: Runner | None = None) -> pd.DataFrame:
+def fused_captions(
+    rule: str,
+    coarse: pd.DataFrame,
+    summary: pd.DataFrame | None = None,
+    frames: pd.DataFrame | None = None,
+    summarizer: Summarizer | None = None,
+    run: Runner | None = None,
+) -> pd.DataFrame:
     if rule == "concat":
         return fuse(coarse, summary)
     if rule == "summary_prompted":

@@ -102,8 +102,9 @@ def load_processor(args: dict):
     proc = transformers.AutoProcessor.from_pretrained(**args)
     if hasattr(proc, "image_processor"):
         return proc
-    return _ImageTextProcessor(transformers.AutoImageProcessor.from_pretrained(**args),
-                               transformers.AutoTokenizer.from_pretrained(**args))
+    return _ImageTextProcessor(
+        transformers.AutoImageProcessor.from_pretrained(**args), transformers.AutoTokenizer.from_pretrained(**args)
+    )
 
 
 class HFImageCaptioner:
@@ -118,8 +119,13 @@ class HFImageCaptioner:
 
     def fingerprint(self) -> dict:
         # device and batch size are left out: they change how fast, not what
-        return {"backend": "hf", **model_identity(self.s), "prompt": self.s.prompt,
-                "dtype": str(self.dtype), "generation": self.s.generation()}
+        return {
+            "backend": "hf",
+            **model_identity(self.s),
+            "prompt": self.s.prompt,
+            "dtype": str(self.dtype),
+            "generation": self.s.generation(),
+        }
 
     def load(self) -> None:
         if self._model is not None:
@@ -147,21 +153,27 @@ class HFImageCaptioner:
             if self.s.prompt:
                 kwargs["text"] = [self.s.prompt] * len(batch)
             inputs = self._processor(**kwargs)
-            inputs = {k: (v.to(self.device, self.dtype) if k == "pixel_values" else v.to(self.device))
-                      for k, v in inputs.items() if hasattr(v, "to")}
+            inputs = {
+                k: (v.to(self.device, self.dtype) if k == "pixel_values" else v.to(self.device))
+                for k, v in inputs.items()
+                if hasattr(v, "to")
+            }
             with torch.inference_mode():
                 tokens = self._model.generate(**inputs, **self.s.generation())
             tokens = _new_tokens(tokens, inputs.get("input_ids"))
-            out += [self._strip_prompt(clean(t)) for t in self._processor.batch_decode(tokens, skip_special_tokens=True)]
+            out += [
+                self._strip_prompt(clean(t)) for t in self._processor.batch_decode(tokens, skip_special_tokens=True)
+            ]
         return out
 
     def _strip_prompt(self, text: str) -> str:
         # a model that starts its decoder with its own start token echoes the prompt after it
         prompt = clean(self.s.prompt)
-        return text[len(prompt):].strip() if prompt and text.startswith(prompt) else text
+        return text[len(prompt) :].strip() if prompt and text.startswith(prompt) else text
 
-    def caption_many(self, clips: list[Clip], frame_indices: list[np.ndarray],
-                     frames: list[np.ndarray] | None) -> list[list[str]]:
+    def caption_many(
+        self, clips: list[Clip], frame_indices: list[np.ndarray], frames: list[np.ndarray] | None
+    ) -> list[list[str]]:
         if frames is None:
             raise ValueError(f"{self.where}: an image captioner needs decoded frames")
         flat = [f for clip_frames in frames for f in clip_frames]
@@ -191,8 +203,14 @@ class HFSummarizer:
 
     def fingerprint(self, task: str = "summary") -> dict:
         prompt = self.s.prompt if task == "summary" else self.s.fusion_prompt
-        return {"backend": "hf", **model_identity(self.s), "prompt": prompt, "chat": str(self.s.chat),
-                "dtype": str(self.dtype), "generation": self.s.generation()}
+        return {
+            "backend": "hf",
+            **model_identity(self.s),
+            "prompt": prompt,
+            "chat": str(self.s.chat),
+            "dtype": str(self.dtype),
+            "generation": self.s.generation(),
+        }
 
     def load(self) -> None:
         if self._model is not None:
@@ -224,8 +242,9 @@ class HFSummarizer:
         """The text the model reads: the prompt, in the chat template when one is used."""
         self.load()
         if self._use_chat():
-            return self._tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                       add_generation_prompt=True)
+            return self._tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
         return prompt
 
     def generate(self, prompts: list[str]) -> list[str]:
@@ -236,13 +255,15 @@ class HFSummarizer:
         for i in range(0, len(prompts), self.batch_size):
             texts = [self.render(p) for p in prompts[i : i + self.batch_size]]
             # a chat template already holds the special tokens the model expects
-            inputs = self._tokenizer(texts, return_tensors="pt", padding=True,
-                                     add_special_tokens=not self._use_chat()).to(self.device)
+            inputs = self._tokenizer(
+                texts, return_tensors="pt", padding=True, add_special_tokens=not self._use_chat()
+            ).to(self.device)
             with torch.inference_mode():
-                tokens = self._model.generate(**inputs, **self.s.generation(),
-                                              pad_token_id=self._tokenizer.pad_token_id)
+                tokens = self._model.generate(
+                    **inputs, **self.s.generation(), pad_token_id=self._tokenizer.pad_token_id
+                )
             if not self._seq2seq:
-                tokens = tokens[:, inputs["input_ids"].shape[1]:]
+                tokens = tokens[:, inputs["input_ids"].shape[1] :]
             out += [clean(t) for t in self._tokenizer.batch_decode(tokens, skip_special_tokens=True)]
         return out
 

@@ -31,8 +31,13 @@ _TEXT = pa.field("caption", pa.string())
 # even for an empty shard (whose lists pandas alone could not type).
 VARIANT_SCHEMAS = {
     "coarse": pa.schema([pa.field("clip_id", pa.string()), _TEXT]),
-    "frames": pa.schema([pa.field("clip_id", pa.string()), pa.field("frame_indices", pa.list_(pa.int64())),
-                         pa.field("captions", pa.list_(pa.string()))]),
+    "frames": pa.schema(
+        [
+            pa.field("clip_id", pa.string()),
+            pa.field("frame_indices", pa.list_(pa.int64())),
+            pa.field("captions", pa.list_(pa.string())),
+        ]
+    ),
     "summary": pa.schema([pa.field("clip_id", pa.string()), _TEXT]),
     "fused": pa.schema([pa.field("clip_id", pa.string()), _TEXT]),
 }
@@ -40,8 +45,9 @@ VARIANT_SCHEMAS = {
 
 def caption_table(clip_ids, captions) -> pd.DataFrame:
     """A one-caption-per-clip table (coarse, summary, fused) with string columns even when empty."""
-    return pd.DataFrame({"clip_id": pd.Series(list(clip_ids), dtype="str"),
-                         "caption": pd.Series(list(captions), dtype="str")})
+    return pd.DataFrame(
+        {"clip_id": pd.Series(list(clip_ids), dtype="str"), "caption": pd.Series(list(captions), dtype="str")}
+    )
 
 
 def read_clips(index_path: str | Path, windows: bool = False) -> list[Clip]:
@@ -66,8 +72,12 @@ def read_clips(index_path: str | Path, windows: bool = False) -> list[Clip]:
     if not windows:
         df = df.drop(columns=[c for c in ("start_s", "end_s") if c in df.columns])
 
-    return [Clip(str(c), str(index_path.parent / p), int(n), s, a, b)
-            for c, p, n, s, a, b in zip(df["clip_id"], df["path"], df["n_frames"], opt("spec"), opt("start_s"), opt("end_s"))]
+    return [
+        Clip(str(c), str(index_path.parent / p), int(n), s, a, b)
+        for c, p, n, s, a, b in zip(
+            df["clip_id"], df["path"], df["n_frames"], opt("spec"), opt("start_s"), opt("end_s")
+        )
+    ]
 
 
 def check_variant(df: pd.DataFrame, variant: str, source: str | Path) -> pd.DataFrame:
@@ -91,7 +101,9 @@ def write_variant(df: pd.DataFrame, variant: str, path: str | Path) -> None:
         pq.write_table(table, tmp)
 
 
-def gather_variant(shard_paths: list[str | Path], variant: str, out: str | Path, log_path: str | Path | None = None) -> pd.DataFrame:
+def gather_variant(
+    shard_paths: list[str | Path], variant: str, out: str | Path, log_path: str | Path | None = None
+) -> pd.DataFrame:
     """The shards' files of one variant, in shard order, as one file."""
     parts = [check_variant(pd.read_parquet(p), variant, p) for p in shard_paths]
     df = check_variant(pd.concat(parts, ignore_index=True), variant, f"{out} (gathered from {len(parts)} shards)")

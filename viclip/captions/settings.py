@@ -62,9 +62,14 @@ class ModelSettings:
         return s
 
     def generation(self) -> dict:
-        return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
-                "num_beams": self.num_beams, "repetition_penalty": self.repetition_penalty,
-                "no_repeat_ngram_size": self.no_repeat_ngram_size, "do_sample": False}
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "min_new_tokens": self.min_new_tokens,
+            "num_beams": self.num_beams,
+            "repetition_penalty": self.repetition_penalty,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "do_sample": False,
+        }
 
     def is_local(self) -> bool:
         return Path(self.model).expanduser().is_dir()

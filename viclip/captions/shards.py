@@ -82,15 +82,21 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
         for t in tasks:
             if caches[t.name] is None:
                 continue
-            keys[t.name] = [digest([c.clip_id, h, c.start_s, c.end_s, i.tolist()])
-                            for c, h, i in zip(clips, contents, indices[t.name])]
+            keys[t.name] = [
+                digest([c.clip_id, h, c.start_s, c.end_s, i.tolist()])
+                for c, h, i in zip(clips, contents, indices[t.name])
+            ]
             hits = caches[t.name].lookup(keys[t.name])
             for j, k in enumerate(keys[t.name]):
                 if k in hits:
                     captions[t.name][j] = json.loads(hits[k])
     missing = {t.name: sum(c is None for c in captions[t.name]) for t in tasks}
-    log.info("%d clips; from the cache: %s; to caption: %s", len(clips),
-             {n: len(clips) - m for n, m in missing.items()}, missing)
+    log.info(
+        "%d clips; from the cache: %s; to caption: %s",
+        len(clips),
+        {n: len(clips) - m for n, m in missing.items()},
+        missing,
+    )
 
     pixel_tasks = [t for t in tasks if t.captioner.needs_pixels]
     # Per clip, the union of the frames its pending pixel tasks need: one decode serves all of them.
@@ -102,8 +108,9 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
     work = [[j for j in r if any(captions[t.name][j] is None for t in tasks)] for r in _chunks(len(clips), run.chunk)]
     work = [w for w in work if w]
     to_decode = [[j for j in w if j in union] for w in work]
-    stream = prefetch((([clips[j] for j in d], [union[j] for j in d]) for d in to_decode if d),
-                      run.decode_workers, run.decode_backend)
+    stream = prefetch(
+        (([clips[j] for j in d], [union[j] for j in d]) for d in to_decode if d), run.decode_workers, run.decode_backend
+    )
 
     bar = tqdm(total=len(clips), initial=len(clips) - sum(map(len, work)), desc="caption", mininterval=2.0)
     for chunk, dec in zip(work, to_decode):
@@ -118,7 +125,9 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
             out = t.captioner.caption_many([clips[j] for j in js], [indices[t.name][j] for j in js], pix)
             for j, texts in zip(js, out):
                 if len(texts) != len(indices[t.name][j]):
-                    raise RuntimeError(f"{t.name}: {len(texts)} captions for {len(indices[t.name][j])} frames of {clips[j].clip_id}")
+                    raise RuntimeError(
+                        f"{t.name}: {len(texts)} captions for {len(indices[t.name][j])} frames of {clips[j].clip_id}"
+                    )
                 captions[t.name][j] = list(texts)
             if caches[t.name] is not None:
                 caches[t.name].add({keys[t.name][j]: json.dumps(captions[t.name][j]) for j in js})
@@ -130,8 +139,14 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
     return {t.name: (indices[t.name], captions[t.name]) for t in tasks}
 
 
-def caption_texts(clip_ids: list[str], inputs: list, generate: Callable[[list[int]], list[str]], task: str,
-                  fingerprint: dict, run: Runner) -> list[str]:
+def caption_texts(
+    clip_ids: list[str],
+    inputs: list,
+    generate: Callable[[list[int]], list[str]],
+    task: str,
+    fingerprint: dict,
+    run: Runner,
+) -> list[str]:
     """One text per clip from `generate(positions)`, chunk by chunk, reusing cached texts.
 
     `inputs[i]` is everything clip i's text depends on besides `fingerprint`
@@ -144,7 +159,13 @@ def caption_texts(clip_ids: list[str], inputs: list, generate: Callable[[list[in
         hits = cache.lookup(keys)
         texts = [hits.get(k) for k in keys]
     pending = [i for i, t in enumerate(texts) if t is None]
-    log.info("%s: %d clips; from the cache: %d; to write: %d", task, len(clip_ids), len(clip_ids) - len(pending), len(pending))
+    log.info(
+        "%s: %d clips; from the cache: %d; to write: %d",
+        task,
+        len(clip_ids),
+        len(clip_ids) - len(pending),
+        len(pending),
+    )
     bar = tqdm(total=len(clip_ids), initial=len(clip_ids) - len(pending), desc=task, mininterval=2.0)
     for r in _chunks(len(pending), run.chunk):
         js = [pending[i] for i in r]

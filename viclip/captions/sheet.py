@@ -28,8 +28,9 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or "(empty)"
 
 
-def render_sheet(clips: list[Clip], variants: dict[str, pd.DataFrame], out: str | Path, n_clips: int = 6,
-                 title: str = "") -> list[str]:
+def render_sheet(
+    clips: list[Clip], variants: dict[str, pd.DataFrame], out: str | Path, n_clips: int = 6, title: str = ""
+) -> list[str]:
     """Write the sheet (png) and return the ids of the clips it shows."""
     import matplotlib
 
@@ -58,8 +59,11 @@ def render_sheet(clips: list[Clip], variants: dict[str, pd.DataFrame], out: str 
                     side.set_edgecolor("tab:red"), side.set_linewidth(2)
         ax = fig.add_subplot(grid[2 * r + 1, :])
         ax.axis("off")
-        lines = [f"{clip.clip_id}"] + [f"{name}: {by_id[name].loc[clip.clip_id, 'caption']}"
-                                        for name in ("coarse", "summary", "fused") if name in by_id]
+        lines = [f"{clip.clip_id}"] + [
+            f"{name}: {by_id[name].loc[clip.clip_id, 'caption']}"
+            for name in ("coarse", "summary", "fused")
+            if name in by_id
+        ]
         ax.text(0, 1, "\n".join(_wrap(line, 30 * cols) for line in lines), fontsize=7, va="top", family="monospace")
     if title:
         fig.suptitle(title, fontsize=9)

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-REFERENCE = {"source": "InternVid (arXiv 2307.06942) Tab. 1 and §3.3, released captions",
-             "words_mean": 17.6, "share_under_10": 0.34, "share_10_to_20": 0.55, "share_over_20": 0.11}
+REFERENCE = {
+    "source": "InternVid (arXiv 2307.06942) Tab. 1 and §3.3, released captions",
+    "words_mean": 17.6,
+    "share_under_10": 0.34,
+    "share_10_to_20": 0.55,
+    "share_over_20": 0.11,
+}
 
 
 def length_stats(texts: list[str]) -> dict:
@@ -22,9 +27,13 @@ def length_stats(texts: list[str]) -> dict:
     q = np.percentile(words, [10, 50, 90])
     return {
         "n": len(words),
-        "words_mean": float(words.mean()), "words_std": float(words.std()),
-        "words_min": int(words.min()), "words_p10": float(q[0]), "words_median": float(q[1]),
-        "words_p90": float(q[2]), "words_max": int(words.max()),
+        "words_mean": float(words.mean()),
+        "words_std": float(words.std()),
+        "words_min": int(words.min()),
+        "words_p10": float(q[0]),
+        "words_median": float(q[1]),
+        "words_p90": float(q[2]),
+        "words_max": int(words.max()),
         "chars_mean": float(np.mean([len(str(t)) for t in texts])),
         "share_under_10": float((words < 10).mean()),
         "share_10_to_20": float(((words >= 10) & (words <= 20)).mean()),

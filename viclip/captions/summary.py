@@ -12,6 +12,12 @@ from viclip.captions.shards import Runner, caption_texts
 def summary_captions(frames: pd.DataFrame, summarizer: Summarizer, run: Runner | None = None) -> pd.DataFrame:
     ids = frames["clip_id"].tolist()
     caps = [list(c) for c in frames["captions"]]
-    texts = caption_texts(ids, caps, lambda js: summarizer.summarize_many([ids[j] for j in js], [caps[j] for j in js]),
-                          "summary", summarizer.fingerprint("summary"), run or Runner())
+    texts = caption_texts(
+        ids,
+        caps,
+        lambda js: summarizer.summarize_many([ids[j] for j in js], [caps[j] for j in js]),
+        "summary",
+        summarizer.fingerprint("summary"),
+        run or Runner(),
+    )
     return caption_table(ids, texts)

@@ -127,7 +127,10 @@ def infer_events(parsed: list[dict | None]) -> tuple[list[str], dict]:
             add("move up")
         elif vb > va:
             add("move down")
-        sa, sb = SIZE_WORDS.index(a["size"]) if a["size"] in SIZE_WORDS else 1, SIZE_WORDS.index(b["size"]) if b["size"] in SIZE_WORDS else 1
+        sa, sb = (
+            SIZE_WORDS.index(a["size"]) if a["size"] in SIZE_WORDS else 1,
+            SIZE_WORDS.index(b["size"]) if b["size"] in SIZE_WORDS else 1,
+        )
         if sb > sa:
             add("grow")
         elif sb < sa:
@@ -158,7 +161,13 @@ class SyntheticSummarizer:
         self.noise, self.keep_colour, self.seed = noise, keep_colour, seed
 
     def fingerprint(self, task: str = "summary") -> dict:
-        return {"backend": "synthetic", "task": task, "noise": self.noise, "keep_colour": self.keep_colour, "seed": self.seed}
+        return {
+            "backend": "synthetic",
+            "task": task,
+            "noise": self.noise,
+            "keep_colour": self.keep_colour,
+            "seed": self.seed,
+        }
 
     def summarize_many(self, clip_ids: list[str], frame_captions: list[list[str]]) -> list[str]:
         return [self.summarize(c, f) for c, f in zip(clip_ids, frame_captions)]

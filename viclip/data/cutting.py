@@ -54,14 +54,45 @@ def cut_command(src: Path, dst: Path, start_s: float, duration_s: float, short_s
     # the quotes protect the commas inside if() from the filtergraph parser.
     scale = f"scale='if(gt(iw,ih),-2,{s})':'if(gt(iw,ih),{s},-2)'"
     return [
-        ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-ss", f"{start_s:.3f}", "-i", f"file:{src.resolve()}", "-t", f"{duration_s:.3f}",
-        "-map", "0:v:0", "-an", "-sn", "-dn",
-        "-vf", f"fps={fps:g},{scale},setsar=1,format=yuv420p",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-threads", "1",
+        ffmpeg_exe(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-ss",
+        f"{start_s:.3f}",
+        "-i",
+        f"file:{src.resolve()}",
+        "-t",
+        f"{duration_s:.3f}",
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-vf",
+        f"fps={fps:g},{scale},setsar=1,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-threads",
+        "1",
         # bit-exact muxing and no copied metadata: the same input gives the same bytes
-        "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-        "-movflags", "+faststart", "-f", "mp4", f"file:{dst.resolve()}",
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        "+bitexact",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        f"file:{dst.resolve()}",
     ]
 
 
@@ -118,8 +149,16 @@ def check_probe(probe: Probe, duration_s: float, fps: float, tolerance_s: float)
         raise CutError(f"{probe.n_frames} frames, expected about {expected_frames:.1f}")
 
 
-def cut_clip(src: Path, dst: Path, start_s: float, end_s: float, short_side: int, fps: float,
-             tolerance_s: float = 0.25, timeout_s: float = 600.0) -> Probe:
+def cut_clip(
+    src: Path,
+    dst: Path,
+    start_s: float,
+    end_s: float,
+    short_side: int,
+    fps: float,
+    tolerance_s: float = 0.25,
+    timeout_s: float = 600.0,
+) -> Probe:
     """Cut [start_s, end_s] of `src` into `dst` (atomically) and return its probe.
 
     Raises CutError: with `source_corrupt` when `src` itself does not decode,

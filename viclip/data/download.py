@@ -46,20 +46,39 @@ log = logging.getLogger("viclip")
 # a leading "." is refused because hidden names in videos/ are temp files.
 CLIP_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,200}$")
 TABLE_COLUMNS = ("clip_id", "youtube_id", "start_s", "end_s")
-MANIFEST_COLUMNS = ("clip_id", "path", "youtube_id", "start_s", "end_s", "duration_s", "n_frames", "fps", "width", "height")
-SOURCE_KEYS = ("source", "local_dir", "url_template", "cookies", "max_height", "ratelimit_bytes", "section",
-               "js_runtime")
+MANIFEST_COLUMNS = (
+    "clip_id",
+    "path",
+    "youtube_id",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "n_frames",
+    "fps",
+    "width",
+    "height",
+)
+SOURCE_KEYS = (
+    "source",
+    "local_dir",
+    "url_template",
+    "cookies",
+    "max_height",
+    "ratelimit_bytes",
+    "section",
+    "js_runtime",
+)
 
 
 @dataclass(frozen=True)
 class DownloadOptions:
-    short_side: int = 224          # output clips: short side in pixels (even)
-    fps: float = 8.0               # output clips: frames per second
-    workers: int = 4               # clips in flight at once (threads; ffmpeg/yt-dlp run outside the GIL)
-    min_interval_s: float = 0.0    # at least this long between two fetch starts, over all workers
-    attempts: int = 3              # tries per clip in one run for transient failures
-    backoff_s: float = 5.0         # wait before retry k (k = 1, 2, ...) is backoff_s * 2**(k-1)
-    max_total_attempts: int = 10   # over all runs: a transiently failing clip is left alone after this many
+    short_side: int = 224  # output clips: short side in pixels (even)
+    fps: float = 8.0  # output clips: frames per second
+    workers: int = 4  # clips in flight at once (threads; ffmpeg/yt-dlp run outside the GIL)
+    min_interval_s: float = 0.0  # at least this long between two fetch starts, over all workers
+    attempts: int = 3  # tries per clip in one run for transient failures
+    backoff_s: float = 5.0  # wait before retry k (k = 1, 2, ...) is backoff_s * 2**(k-1)
+    max_total_attempts: int = 10  # over all runs: a transiently failing clip is left alone after this many
     duration_tolerance_s: float = 0.25
     retry_statuses: tuple[str, ...] = ()  # permanent statuses to try again (e.g. login_required after adding cookies)
     progress: bool = True
@@ -73,14 +92,16 @@ class DownloadOptions:
             raise ValueError(f"download: negative interval/backoff or non-positive tolerance: {self}")
         unknown = set(self.retry_statuses) - PERMANENT
         if unknown:
-            raise ValueError(f"download.retry_statuses: {sorted(unknown)} are not permanent statuses {sorted(PERMANENT)}")
+            raise ValueError(
+                f"download.retry_statuses: {sorted(unknown)} are not permanent statuses {sorted(PERMANENT)}"
+            )
 
 
 @dataclass
 class DownloadResult:
-    manifest: pd.DataFrame            # ok clips, MANIFEST_COLUMNS, in table order
-    status_counts: dict[str, int]     # latest status of every clip in the table
-    attempted: int                    # clips tried in this run
+    manifest: pd.DataFrame  # ok clips, MANIFEST_COLUMNS, in table order
+    status_counts: dict[str, int]  # latest status of every clip in the table
+    attempted: int  # clips tried in this run
 
 
 def options_from_config(cfg: dict[str, Any]) -> DownloadOptions:
@@ -104,9 +125,12 @@ def source_from_config(cfg: dict[str, Any]) -> Source:
     if kind == "youtube":
         return YtDlpSource(
             url_template=cfg.get("url_template") or DEFAULT_URL_TEMPLATE,
-            max_height=cfg.get("max_height", 360), cookies=cfg.get("cookies") or None,
-            ratelimit_bytes=cfg.get("ratelimit_bytes") or None, section=cfg.get("section", True),
-            js_runtime=cfg.get("js_runtime") or None)
+            max_height=cfg.get("max_height", 360),
+            cookies=cfg.get("cookies") or None,
+            ratelimit_bytes=cfg.get("ratelimit_bytes") or None,
+            section=cfg.get("section", True),
+            js_runtime=cfg.get("js_runtime") or None,
+        )
     raise ValueError(f"download.source must be 'youtube' or 'local', got {kind!r}")
 
 
@@ -167,8 +191,13 @@ class _Run:
 
     def spec(self, row) -> dict:
         """What a clip's output depends on: a change makes an earlier result stale."""
-        return {"youtube_id": row.youtube_id, "start_s": float(row.start_s), "end_s": float(row.end_s),
-                "short_side": int(self.opts.short_side), "fps": float(self.opts.fps)}
+        return {
+            "youtube_id": row.youtube_id,
+            "start_s": float(row.start_s),
+            "end_s": float(row.end_s),
+            "short_side": int(self.opts.short_side),
+            "fps": float(self.opts.fps),
+        }
 
     def is_done(self, row, rec: dict | None) -> bool:
         if rec is None or rec.get("spec") != self.spec(row):
@@ -190,8 +219,15 @@ class _Run:
             work.mkdir(parents=True)
             fetched = self.source.fetch(row.youtube_id, row.start_s, row.end_s, work)
             rel = f"videos/{row.clip_id}.mp4"
-            probe = cut_clip(fetched.path, self.out / rel, fetched.start_s, fetched.end_s, self.opts.short_side,
-                             self.opts.fps, self.opts.duration_tolerance_s)
+            probe = cut_clip(
+                fetched.path,
+                self.out / rel,
+                fetched.start_s,
+                fetched.end_s,
+                self.opts.short_side,
+                self.opts.fps,
+                self.opts.duration_tolerance_s,
+            )
             return OK, "", {"path": rel, **probe.asdict()}
         except FetchError as exc:
             return exc.status, exc.message, {}
@@ -209,19 +245,34 @@ class _Run:
             if result is None:
                 return status
             status, message, extra = result
-            self.ledger.append({"clip_id": row.clip_id, "status": status, "attempt": previous_attempt + k + 1,
-                                "message": message, "source": self.source.name, "spec": self.spec(row), **extra})
+            self.ledger.append(
+                {
+                    "clip_id": row.clip_id,
+                    "status": status,
+                    "attempt": previous_attempt + k + 1,
+                    "message": message,
+                    "source": self.source.name,
+                    "spec": self.spec(row),
+                    **extra,
+                }
+            )
             if status == OK:
                 log.debug("%s ok (attempt %d)", row.clip_id, previous_attempt + k + 1)
                 return status
             if status in PERMANENT or k == tries - 1:
                 log.info("%s %s: %s", row.clip_id, status, message)
                 return status
-            delay = self.opts.backoff_s * 2 ** k
+            delay = self.opts.backoff_s * 2**k
             if status == "rate_limited":
                 self.limiter.hold(delay)  # the whole run backs off, not just this worker
-            log.info("%s %s (attempt %d), retrying in %.1f s: %s", row.clip_id, status, previous_attempt + k + 1,
-                     delay, message)
+            log.info(
+                "%s %s (attempt %d), retrying in %.1f s: %s",
+                row.clip_id,
+                status,
+                previous_attempt + k + 1,
+                delay,
+                message,
+            )
             if self.stop.wait(delay):
                 break
         return status
@@ -251,8 +302,9 @@ def _clean_leftovers(run: _Run) -> None:
     run.videos.mkdir(parents=True, exist_ok=True)
 
 
-def download_clips(clips: pd.DataFrame, out_dir: str | Path, source: Source, opts: DownloadOptions,
-                   name: str = "clips table") -> DownloadResult:
+def download_clips(
+    clips: pd.DataFrame, out_dir: str | Path, source: Source, opts: DownloadOptions, name: str = "clips table"
+) -> DownloadResult:
     """Fetch, cut and probe every clip of `clips` not already settled in `{out_dir}/ledger.jsonl`."""
     clips = validate_clips(clips, name)
     out = Path(out_dir)
@@ -262,14 +314,27 @@ def download_clips(clips: pd.DataFrame, out_dir: str | Path, source: Source, opt
         run = _Run(out, source, opts, ledger)
         _clean_leftovers(run)
         latest = ledger.latest()
-        todo = [(row, latest[row.clip_id]["attempt"] if row.clip_id in latest else 0)
-                for row in clips.itertuples(index=False) if not run.is_done(row, latest.get(row.clip_id))]
+        todo = [
+            (row, latest[row.clip_id]["attempt"] if row.clip_id in latest else 0)
+            for row in clips.itertuples(index=False)
+            if not run.is_done(row, latest.get(row.clip_id))
+        ]
         settled = Counter(latest[c]["status"] for c in clips["clip_id"] if c in latest)
-        log.info("%d clips: %d to do with %s source, %d workers; ledger %s has %s", len(clips), len(todo),
-                 source.name, opts.workers, ledger.path, dict(settled) or "nothing yet")
+        log.info(
+            "%d clips: %d to do with %s source, %d workers; ledger %s has %s",
+            len(clips),
+            len(todo),
+            source.name,
+            opts.workers,
+            ledger.path,
+            dict(settled) or "nothing yet",
+        )
         counts: Counter = Counter()
-        with ledger, ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="clip") as pool, \
-                tqdm(total=len(todo), desc="download", unit="clip", disable=not opts.progress, mininterval=1.0) as bar:
+        with (
+            ledger,
+            ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="clip") as pool,
+            tqdm(total=len(todo), desc="download", unit="clip", disable=not opts.progress, mininterval=1.0) as bar,
+        ):
             queue, pending = iter(todo), set()
             try:
                 while True:
@@ -301,8 +366,18 @@ def _manifest(clips: pd.DataFrame, latest: dict, run: _Run) -> pd.DataFrame:
     for row in clips.itertuples(index=False):
         rec = latest.get(row.clip_id)
         if rec and rec["status"] == OK and rec.get("spec") == run.spec(row) and (run.out / rec["path"]).is_file():
-            rows.append({**row._asdict(), **{k: rec[k] for k in ("path", "duration_s", "n_frames", "fps",
-                                                                  "width", "height")}})
+            rows.append(
+                {**row._asdict(), **{k: rec[k] for k in ("path", "duration_s", "n_frames", "fps", "width", "height")}}
+            )
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    return manifest.astype({"n_frames": "int64", "width": "int64", "height": "int64", "fps": "float64",
-                            "duration_s": "float64", "start_s": "float64", "end_s": "float64"})
+    return manifest.astype(
+        {
+            "n_frames": "int64",
+            "width": "int64",
+            "height": "int64",
+            "fps": "float64",
+            "duration_s": "float64",
+            "start_s": "float64",
+            "end_s": "float64",
+        }
+    )

@@ -25,9 +25,16 @@ from viclip.data.transforms import MEAN, STD, normalize, resize, rrc_box  # noqa
 from viclip.data.video import VideoError, read_frames, sample_indices
 
 
-def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord", size: int | None = None,
-               num_frames: int | None = None, eval_resize: str = "squash",
-               workers: int = 1, fallback: bool = False) -> tuple[np.ndarray, pd.DataFrame, list[dict]]:
+def decode_all(
+    root: str | Path,
+    manifest: pd.DataFrame,
+    backend: str = "decord",
+    size: int | None = None,
+    num_frames: int | None = None,
+    eval_resize: str = "squash",
+    workers: int = 1,
+    fallback: bool = False,
+) -> tuple[np.ndarray, pd.DataFrame, list[dict]]:
     """Decode every clip of a manifest.
 
     Returns frames [N_ok, F_max, H, W, 3] (shorter clips padded with their last
@@ -48,8 +55,16 @@ def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord"
         try:
             if num_frames is None and size is None and not _has_window(row) and not fallback:
                 return read_frames(path, backend=backend)
-            return decode_eval_frames(path, num_frames, size, eval_resize, backend,
-                                      getattr(row, "start_s", None), getattr(row, "end_s", None), fallback)
+            return decode_eval_frames(
+                path,
+                num_frames,
+                size,
+                eval_resize,
+                backend,
+                getattr(row, "start_s", None),
+                getattr(row, "end_s", None),
+                fallback,
+            )
         except VideoError as exc:
             return exc
 
@@ -62,7 +77,9 @@ def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord"
                 clips.append(out)
                 ok_rows.append(row._asdict())
     if not clips:
-        raise VideoError(f"{root}: no clip of {len(manifest)} could be decoded; first error: {failures[0]['error'] if failures else '-'}")
+        raise VideoError(
+            f"{root}: no clip of {len(manifest)} could be decoded; first error: {failures[0]['error'] if failures else '-'}"
+        )
     shapes = {c.shape[1:] for c in clips}
     if len(shapes) > 1:
         raise VideoError(f"{root}: clips have different frame sizes {sorted(shapes)}; pass size= to resize them")
@@ -71,7 +88,7 @@ def decode_all(root: str | Path, manifest: pd.DataFrame, backend: str = "decord"
     lengths = []
     for i, c in enumerate(clips):
         out[i, : len(c)] = c
-        out[i, len(c):] = c[-1]
+        out[i, len(c) :] = c[-1]
         lengths.append(len(c))
     kept = pd.DataFrame(ok_rows)
     kept["n_frames"] = lengths
@@ -95,8 +112,15 @@ class ClipSampler:
     all frames of a clip; "eval": segment middles, full frame.
     """
 
-    def __init__(self, frames: np.ndarray, lengths: np.ndarray, num_frames: int, image_size: int,
-                 augment: bool = False, flip: bool = False):
+    def __init__(
+        self,
+        frames: np.ndarray,
+        lengths: np.ndarray,
+        num_frames: int,
+        image_size: int,
+        augment: bool = False,
+        flip: bool = False,
+    ):
         self.frames, self.lengths = frames, np.asarray(lengths)
         self.num_frames, self.image_size = num_frames, image_size
         self.augment, self.flip = augment, flip
@@ -105,7 +129,9 @@ class ClipSampler:
     def __len__(self) -> int:
         return len(self.frames)
 
-    def load(self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    def load(
+        self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
         """The clip-source interface shared with file-backed loaders: (batch, clips used).
 
         A cache holds only clips that decoded, so every requested clip is used;
@@ -115,7 +141,9 @@ class ClipSampler:
 
     def batch(self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None) -> torch.Tensor:
         mode = "random" if train else "middle"
-        picked = np.stack([self.frames[i, sample_indices(int(self.lengths[i]), self.num_frames, mode, rng)] for i in idx])
+        picked = np.stack(
+            [self.frames[i, sample_indices(int(self.lengths[i]), self.num_frames, mode, rng)] for i in idx]
+        )
         if train and self.augment:
             picked = self._crop(picked, rng)
         x = to_model_input(picked, self.image_size)

@@ -106,9 +106,7 @@ def parse_timestamp(text: object) -> int:
     return ((h * 60 + mi) * 60 + s) * 1000 + ms
 
 
-def clean_metadata(
-    src: str | Path, out: str | Path, rejects: str | Path, row_group_size: int = 100_000
-) -> CleanStats:
+def clean_metadata(src: str | Path, out: str | Path, rejects: str | Path, row_group_size: int = 100_000) -> CleanStats:
     """Validate `src` (jsonl or jsonl.gz) into the clean parquet `out` and the TSV ledger `rejects`.
 
     Duplicated clips (same video and timestamps) keep their first line; the
@@ -137,8 +135,9 @@ def _stream(src: Path, stage: Path, ledger, row_group_size: int) -> CleanStats:
     first_json_error = None
     buffer = {name: [] for name in SCHEMA.names}
     with _open_lines(src) as lines, pq.ParquetWriter(stage, SCHEMA) as writer:
-        for lineno, raw in enumerate(tqdm(lines, desc=f"validate {src.name}", unit=" lines", unit_scale=True,
-                                          mininterval=5.0), 1):
+        for lineno, raw in enumerate(
+            tqdm(lines, desc=f"validate {src.name}", unit=" lines", unit_scale=True, mininterval=5.0), 1
+        ):
             stats.lines = lineno
             obj = None
             try:
@@ -234,8 +233,10 @@ def _check_whole_file(src: Path, stats: CleanStats, n_objects: int, present: Cou
         raise MetadataError(f"{src}: not JSON lines: no line parses as a JSON object ({first_json_error})")
     for name, keys in REQUIRED.items():
         if present[name] == 0:
-            raise MetadataError(f"{src}: field {keys[0]!r} is missing from every row (an InternVid metadata jsonl has "
-                                f"{', '.join(k[0] for k in REQUIRED.values())})")
+            raise MetadataError(
+                f"{src}: field {keys[0]!r} is missing from every row (an InternVid metadata jsonl has "
+                f"{', '.join(k[0] for k in REQUIRED.values())})"
+            )
     if stats.clean == 0:
         (fld, reason), n = stats.rejected.most_common(1)[0]
         raise MetadataError(f"{src}: no valid rows; most common defect: field {fld!r} {reason} ({n} rows)")
@@ -288,7 +289,7 @@ def _open_lines(src: Path) -> Iterator[IO[bytes]]:
         raise FileNotFoundError(f"{src}: metadata file not found")
     with open(src, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    with (gzip.open(src, "rb") if gz else open(src, "rb")) as f:
+    with gzip.open(src, "rb") if gz else open(src, "rb") as f:
         yield f
 
 

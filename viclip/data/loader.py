@@ -31,9 +31,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,9 +112,16 @@ def with_fallback(backend: str, fallback: bool, read):
         return out
 
 
-def decode_eval_frames(path: str | Path, num_frames: int | None, size: int | None, eval_resize: str = "squash",
-                       backend: str = "decord", start_s: float | None = None, end_s: float | None = None,
-                       fallback: bool = True) -> np.ndarray:
+def decode_eval_frames(
+    path: str | Path,
+    num_frames: int | None,
+    size: int | None,
+    eval_resize: str = "squash",
+    backend: str = "decord",
+    start_s: float | None = None,
+    end_s: float | None = None,
+    fallback: bool = True,
+) -> np.ndarray:
     """uint8 [T, S, S, 3]: a clip's evaluation frames (segment middles, or all when `num_frames` is None) through the test transform."""
 
     def read(b: str) -> np.ndarray:
@@ -145,12 +152,26 @@ class VideoClipSource:
     `seed` fixes the order in which replacement clips are tried.
     """
 
-    def __init__(self, paths: Sequence[str | Path], num_frames: int, image_size: int, *, augment: bool = True,
-                 flip: bool = False, scale: tuple[float, float] = SCALE, ratio: tuple[float, float] = RATIO,
-                 eval_resize: str = "squash", start_s: Sequence[float] | None = None,
-                 end_s: Sequence[float] | None = None, backend: str = "decord", workers: int = 1,
-                 fallback: bool = True, ledger: str | Path | None = None, max_fail_fraction: float = 0.1,
-                 seed: int = 0):
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        num_frames: int,
+        image_size: int,
+        *,
+        augment: bool = True,
+        flip: bool = False,
+        scale: tuple[float, float] = SCALE,
+        ratio: tuple[float, float] = RATIO,
+        eval_resize: str = "squash",
+        start_s: Sequence[float] | None = None,
+        end_s: Sequence[float] | None = None,
+        backend: str = "decord",
+        workers: int = 1,
+        fallback: bool = True,
+        ledger: str | Path | None = None,
+        max_fail_fraction: float = 0.1,
+        seed: int = 0,
+    ):
         self.paths = [Path(p) for p in paths]
         n = len(self.paths)
         if n == 0:
@@ -162,7 +183,9 @@ class VideoClipSource:
         if not 0.0 <= max_fail_fraction <= 1.0:
             raise ValueError(f"max_fail_fraction must be in [0, 1], got {max_fail_fraction}")
         if workers < 1 or num_frames < 1 or image_size < 1:
-            raise ValueError(f"workers, num_frames and image_size must be positive, got {workers}, {num_frames}, {image_size}")
+            raise ValueError(
+                f"workers, num_frames and image_size must be positive, got {workers}, {num_frames}, {image_size}"
+            )
         if not (0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1]):
             raise ValueError(f"bad crop scale {scale} or ratio {ratio}")
         self.num_frames, self.image_size = num_frames, image_size
@@ -189,8 +212,9 @@ class VideoClipSource:
         return out
 
     @classmethod
-    def from_manifest(cls, root: str | Path, manifest: pd.DataFrame, num_frames: int, image_size: int,
-                      **kwargs) -> "VideoClipSource":
+    def from_manifest(
+        cls, root: str | Path, manifest: pd.DataFrame, num_frames: int, image_size: int, **kwargs
+    ) -> VideoClipSource:
         """A source over a manifest's `path` column (relative to `root`), with optional `start_s`/`end_s` windows."""
         if "path" not in manifest.columns:
             raise ValueError(f"manifest under {root}: missing column 'path'")
@@ -208,7 +232,9 @@ class VideoClipSource:
 
     # ------------------------------------------------------------------ batches
 
-    def load(self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    def load(
+        self, idx: np.ndarray, train: bool, rng: np.random.Generator | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
         """(x [B, T, 3, S, S] normalised, the clip used in each slot)."""
         return self._finish(*self._start(idx, train, rng))
 
@@ -272,7 +298,9 @@ class VideoClipSource:
                 out = self._attempt(j, seed, mode, ())
                 if out is not None:
                     return j, out
-        raise CorpusError(f"no clip of {n} decodes; first failure: {self.failures[0]['error'] if self.failures else '-'}")
+        raise CorpusError(
+            f"no clip of {n} decodes; first failure: {self.failures[0]['error'] if self.failures else '-'}"
+        )
 
     def _attempt(self, i: int, seed: int, mode: tuple, skip) -> torch.Tensor | None:
         if i in skip:
@@ -320,7 +348,8 @@ class VideoClipSource:
                 where = f"; ledger: {self.ledger.path}" if self.ledger is not None else ""
                 raise CorpusError(
                     f"{len(self._bad)} of {len(self)} clips failed to decode, more than max_fail_fraction="
-                    f"{self.max_fail_fraction} allows ({int(limit)}); first: {self.failures[0]['error']}{where}")
+                    f"{self.max_fail_fraction} allows ({int(limit)}); first: {self.failures[0]['error']}{where}"
+                )
 
     # ------------------------------------------------------------------ lifetime
 
@@ -330,7 +359,7 @@ class VideoClipSource:
                 pool.shutdown(wait=True)
         self._pool = self._ahead = None
 
-    def __enter__(self) -> "VideoClipSource":
+    def __enter__(self) -> VideoClipSource:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -348,18 +377,30 @@ class FileViews:
     """
 
     def __init__(self, root: str | Path, rows: pd.DataFrame, image_size: int, workers: int = 1):
-        self.root, self.rows, self.image_size, self.workers = Path(root), rows.reset_index(drop=True), image_size, workers
+        self.root, self.rows, self.image_size, self.workers = (
+            Path(root),
+            rows.reset_index(drop=True),
+            image_size,
+            workers,
+        )
         self._sources: dict[int, VideoClipSource] = {}
 
     def views(self, idx: np.ndarray, clips: int, crops: int, num_frames: int) -> torch.Tensor:
         if num_frames not in self._sources:
             self._sources[num_frames] = VideoClipSource.from_manifest(
-                self.root, self.rows, num_frames, self.image_size, augment=False, workers=self.workers,
-                max_fail_fraction=1.0)
+                self.root,
+                self.rows,
+                num_frames,
+                self.image_size,
+                augment=False,
+                workers=self.workers,
+                max_fail_fraction=1.0,
+            )
         x, used = self._sources[num_frames].views(np.asarray(idx), clips, crops)
         bad = [int(i) for i, u in zip(idx, used) if i != u]
         if bad:
-            raise VideoError(f"{self.root / str(self.rows['path'].iloc[bad[0]])}: failed to decode for multi-view "
-                             f"testing though it decoded for the cache ({len(bad)} such videos in this batch)")
+            raise VideoError(
+                f"{self.root / str(self.rows['path'].iloc[bad[0]])}: failed to decode for multi-view "
+                f"testing though it decoded for the cache ({len(bad)} such videos in this batch)"
+            )
         return x
-

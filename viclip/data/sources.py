@@ -21,7 +21,9 @@ DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={id}"
 JS_RUNTIMES = ("deno", "node", "bun", "quickjs")
 
 OK = "ok"
-PERMANENT = frozenset({"unavailable", "private", "login_required", "geo_blocked", "invalid_id", "cut_failed", "corrupt"})
+PERMANENT = frozenset(
+    {"unavailable", "private", "login_required", "geo_blocked", "invalid_id", "cut_failed", "corrupt"}
+)
 TRANSIENT = frozenset({"rate_limited", "network", "error"})
 STATUSES = (OK, *sorted(PERMANENT), *sorted(TRANSIENT))
 
@@ -32,20 +34,65 @@ STATUSES = (OK, *sorted(PERMANENT), *sorted(TRANSIENT))
 # login_required, and a geo block says "not available" too. Sources of the
 # texts: yt-dlp's youtube extractor (`_video.py`: playability reasons,
 # `raise_geo_restricted`, `raise_login_required`) and its HTTP errors.
-ERROR_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple((status, re.compile("|".join(words))) for status, words in (
-    ("rate_limited", [r"http error 429", "too many requests", "try again later", "rate[- ]limit", "not a bot",
-                      "captcha"]),
-    ("geo_blocked", ["in your country", "from your location", "geo[- ]?restrict", "geo[- ]?block"]),
-    ("private", ["private video", "video is private"]),
-    ("login_required", ["members[- ]only", "join this channel", "confirm your age", "age[- ]restrict",
-                        "inappropriate for some users", "only available for registered users", "sign in"]),
-    ("unavailable", ["video unavailable", "has been removed", "no longer available", "has been terminated",
-                     r"http error 4(?:04|10)", "does not exist", "not available", "unsupported url", "not a valid url",
-                     "premieres in", "live event will begin", "copyright"]),
-    ("network", [r"http error 5\d\d", "http error 403", "timed out", "timeout", "connection (?:reset|refused|aborted)",
-                 "name resolution", "name or service not known", "network is unreachable", "remote end closed",
-                 "incompleteread", "ssl", "unable to download", "ffmpeg exited with code", "fragment"]),
-))
+ERROR_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
+    (status, re.compile("|".join(words)))
+    for status, words in (
+        (
+            "rate_limited",
+            [r"http error 429", "too many requests", "try again later", "rate[- ]limit", "not a bot", "captcha"],
+        ),
+        ("geo_blocked", ["in your country", "from your location", "geo[- ]?restrict", "geo[- ]?block"]),
+        ("private", ["private video", "video is private"]),
+        (
+            "login_required",
+            [
+                "members[- ]only",
+                "join this channel",
+                "confirm your age",
+                "age[- ]restrict",
+                "inappropriate for some users",
+                "only available for registered users",
+                "sign in",
+            ],
+        ),
+        (
+            "unavailable",
+            [
+                "video unavailable",
+                "has been removed",
+                "no longer available",
+                "has been terminated",
+                r"http error 4(?:04|10)",
+                "does not exist",
+                "not available",
+                "unsupported url",
+                "not a valid url",
+                "premieres in",
+                "live event will begin",
+                "copyright",
+            ],
+        ),
+        (
+            "network",
+            [
+                r"http error 5\d\d",
+                "http error 403",
+                "timed out",
+                "timeout",
+                "connection (?:reset|refused|aborted)",
+                "name resolution",
+                "name or service not known",
+                "network is unreachable",
+                "remote end closed",
+                "incompleteread",
+                "ssl",
+                "unable to download",
+                "ffmpeg exited with code",
+                "fragment",
+            ],
+        ),
+    )
+)
 
 
 class FetchError(Exception):
@@ -168,11 +215,21 @@ class YtDlpSource:
 
     name = "youtube"
 
-    def __init__(self, url_template: str = DEFAULT_URL_TEMPLATE, max_height: int = 360,
-                 cookies: str | Path | None = None, ratelimit_bytes: int | None = None,
-                 section: bool = True, socket_timeout_s: float = 30.0, js_runtime: str | None = None):
-        if url_template.count("{id}") != 1 or "{" in url_template.replace("{id}", "") \
-                or "}" in url_template.replace("{id}", ""):
+    def __init__(
+        self,
+        url_template: str = DEFAULT_URL_TEMPLATE,
+        max_height: int = 360,
+        cookies: str | Path | None = None,
+        ratelimit_bytes: int | None = None,
+        section: bool = True,
+        socket_timeout_s: float = 30.0,
+        js_runtime: str | None = None,
+    ):
+        if (
+            url_template.count("{id}") != 1
+            or "{" in url_template.replace("{id}", "")
+            or "}" in url_template.replace("{id}", "")
+        ):
             raise ValueError(f"url_template {url_template!r} must contain '{{id}}' once and no other braces")
         if cookies is not None and not Path(cookies).is_file():
             raise FileNotFoundError(f"cookies file {cookies} does not exist")

@@ -70,8 +70,9 @@ def check_config(cfg: dict) -> dict:
     if method != "first" and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise SubsetError(f"subset.seed: {seed!r} must be a non-negative integer for method {method!r}")
     fraction = cfg.get("flt_top_fraction")
-    if method == "flt" and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
-                            or not 0 < fraction <= 1):
+    if method == "flt" and (
+        isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1
+    ):
         raise SubsetError(f"subset.flt_top_fraction: {fraction!r} must be in (0, 1] for method 'flt'")
     return {"method": method, "size": size, "seed": seed, "flt_top_fraction": fraction}
 
@@ -110,8 +111,9 @@ def candidate_pool(cfg: dict, n_rows: int, umt: np.ndarray | None = None) -> np.
     return np.sort(top_fraction(umt, cfg["flt_top_fraction"]))
 
 
-def select_indices(cfg: dict, n_rows: int, video: np.ndarray | None = None,
-                   umt: np.ndarray | None = None) -> np.ndarray:
+def select_indices(
+    cfg: dict, n_rows: int, video: np.ndarray | None = None, umt: np.ndarray | None = None
+) -> np.ndarray:
     """Sorted row indices chosen by `cfg` from a table of `n_rows` rows.
 
     `video` (a code per row) is needed by div and flt, `umt` by flt.
@@ -120,8 +122,11 @@ def select_indices(cfg: dict, n_rows: int, video: np.ndarray | None = None,
     method, size, seed = cfg["method"], cfg["size"], cfg["seed"]
     pool = candidate_pool(cfg, n_rows, umt)
     if size is not None and size > len(pool):
-        where = (f"the top {cfg['flt_top_fraction']} by UMT score ({len(pool)} of {n_rows} clips)"
-                 if method == "flt" else f"the table ({n_rows} clips)")
+        where = (
+            f"the top {cfg['flt_top_fraction']} by UMT score ({len(pool)} of {n_rows} clips)"
+            if method == "flt"
+            else f"the table ({n_rows} clips)"
+        )
         raise SubsetError(f"subset.size: {size} is more than {where}; set size: null to take all")
     if size is None or size == len(pool):
         return pool
@@ -164,19 +169,30 @@ def select_subset(clips: str | Path, out: str | Path, cfg: dict, batch_size: int
     mask = np.zeros(n_rows, dtype=bool)
     mask[chosen] = True
     _copy_rows(source, out, mask, batch_size)
-    stats = SubsetStats(n_rows, pool, len(chosen), int(video.max(initial=-1)) + 1,
-                        int(np.count_nonzero(np.bincount(video[chosen]))))
-    log.info("subset %s: %d of %d clips (pool %d), %d of %d videos, %.2f clips per video (was %.2f)",
-             cfg, stats.selected, stats.available, stats.pool, stats.videos_selected, stats.videos_available,
-             stats.selected / max(stats.videos_selected, 1), stats.available / max(stats.videos_available, 1))
+    stats = SubsetStats(
+        n_rows, pool, len(chosen), int(video.max(initial=-1)) + 1, int(np.count_nonzero(np.bincount(video[chosen])))
+    )
+    log.info(
+        "subset %s: %d of %d clips (pool %d), %d of %d videos, %.2f clips per video (was %.2f)",
+        cfg,
+        stats.selected,
+        stats.available,
+        stats.pool,
+        stats.videos_selected,
+        stats.videos_available,
+        stats.selected / max(stats.videos_selected, 1),
+        stats.available / max(stats.videos_available, 1),
+    )
     return stats
 
 
 def _umt(clips: Path, table: pa.Table) -> np.ndarray:
     column = table["umt_score"]
     if column.null_count:
-        raise SubsetError(f"{clips}: umt_score is missing in {column.null_count} of {len(column)} rows; "
-                          "method 'flt' needs a UMT score for every clip")
+        raise SubsetError(
+            f"{clips}: umt_score is missing in {column.null_count} of {len(column)} rows; "
+            "method 'flt' needs a UMT score for every clip"
+        )
     umt = column.to_numpy()
     if not np.isfinite(umt).all():
         raise SubsetError(f"{clips}: umt_score has non-finite values; method 'flt' cannot rank them")
@@ -186,9 +202,14 @@ def _umt(clips: Path, table: pa.Table) -> np.ndarray:
 def _copy_rows(source: pq.ParquetFile, out: str | Path, mask: np.ndarray, batch_size: int) -> None:
     offset = 0
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, source.schema_arrow) as writer:
-        for batch in tqdm(source.iter_batches(batch_size=batch_size), desc="subset", unit=" batches",
-                          total=-(-source.metadata.num_rows // batch_size), mininterval=5.0):
-            keep = mask[offset: offset + batch.num_rows]
+        for batch in tqdm(
+            source.iter_batches(batch_size=batch_size),
+            desc="subset",
+            unit=" batches",
+            total=-(-source.metadata.num_rows // batch_size),
+            mininterval=5.0,
+        ):
+            keep = mask[offset : offset + batch.num_rows]
             offset += batch.num_rows
             if keep.any():
                 writer.write_table(pa.Table.from_batches([batch]).filter(pa.array(keep)))

@@ -91,8 +91,15 @@ def crop(x: torch.Tensor, box: Box) -> torch.Tensor:
     return x[..., y0:y1, x0:x1]
 
 
-def train_clip(x: torch.Tensor, size: int, rng: np.random.Generator, augment: bool = True,
-               flip: bool = False, scale=SCALE, ratio=RATIO) -> torch.Tensor:
+def train_clip(
+    x: torch.Tensor,
+    size: int,
+    rng: np.random.Generator,
+    augment: bool = True,
+    flip: bool = False,
+    scale=SCALE,
+    ratio=RATIO,
+) -> torch.Tensor:
     """uint8 [T, 3, H, W] -> [T, 3, S, S]: one crop box (and flip) for every frame of the clip."""
     if augment:
         x = crop(x, rrc_box(x.shape[-2], x.shape[-1], rng, scale, ratio))

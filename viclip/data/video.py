@@ -126,7 +126,9 @@ class _PyAVVideo:
     def get(self, indices: np.ndarray) -> np.ndarray:
         if self._all is not None:
             if len(indices) and indices.max() >= len(self._all):
-                raise VideoError(f"{self.path}: decoded only {len(self._all)} frames, asked for index {int(indices.max())}")
+                raise VideoError(
+                    f"{self.path}: decoded only {len(self._all)} frames, asked for index {int(indices.max())}"
+                )
             return np.stack([self._all[i] for i in indices])
         wanted, last, got, seen = set(indices.tolist()), int(indices.max()), {}, 0
         for i, frame in enumerate(self._frames()):
@@ -167,14 +169,16 @@ class Video:
         if len(idx) == 0:
             raise ValueError(f"{self.path}: no frame indices asked for")
         if idx.min() < 0 or idx.max() >= self.n_frames:
-            raise VideoError(f"{self.path}: has {self.n_frames} frames, asked for index "
-                             f"{int(idx.max()) if idx.max() >= self.n_frames else int(idx.min())}")
+            raise VideoError(
+                f"{self.path}: has {self.n_frames} frames, asked for index "
+                f"{int(idx.max()) if idx.max() >= self.n_frames else int(idx.min())}"
+            )
         return self._impl.get(idx)
 
     def close(self) -> None:
         self._impl.close()
 
-    def __enter__(self) -> "Video":
+    def __enter__(self) -> Video:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -191,7 +195,9 @@ def read_frames(path: str | Path, indices: np.ndarray | None = None, backend: st
         return video.get(indices)
 
 
-def frame_window(n_frames: int, fps: float, start_s: float | None, end_s: float | None, path: str | Path = "") -> tuple[int, int]:
+def frame_window(
+    n_frames: int, fps: float, start_s: float | None, end_s: float | None, path: str | Path = ""
+) -> tuple[int, int]:
     """Frames [lo, hi) whose timestamps i/fps lie in [start_s, end_s); None or NaN means the clip's own start/end."""
     has = lambda v: v is not None and not np.isnan(v)
     if not has(start_s) and not has(end_s):

@@ -72,7 +72,7 @@ class ClipSpec:
         return json.dumps(asdict(self), sort_keys=True)
 
     @staticmethod
-    def from_json(text: str) -> "ClipSpec":
+    def from_json(text: str) -> ClipSpec:
         d = json.loads(text)
         d["events"] = tuple(d["events"])
         return ClipSpec(**d)

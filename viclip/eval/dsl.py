@@ -27,5 +27,9 @@ def dual_softmax(scores_qc: torch.Tensor, temperature: float = TEMPERATURE) -> t
 
 
 def describe(temperature: float = TEMPERATURE) -> dict:
-    return {"temperature": temperature, "input": INPUT, "softmax_axis": "queries",
-            "transductive": "uses every test query at once"}
+    return {
+        "temperature": temperature,
+        "input": INPUT,
+        "softmax_axis": "queries",
+        "transductive": "uses every test query at once",
+    }

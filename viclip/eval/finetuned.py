@@ -21,8 +21,9 @@ from viclip.eval.zeroshot import retrieve
 from viclip.model.viclip import ViCLIP
 
 
-def classify_finetuned(classifier, bench: Benchmark, views: Views | None = None,
-                       use_dsl: bool = False) -> tuple[dict, dict, dict]:
+def classify_finetuned(
+    classifier, bench: Benchmark, views: Views | None = None, use_dsl: bool = False
+) -> tuple[dict, dict, dict]:
     """classifier(video) -> logits; (metrics, details, protocol settings) on the evaluation split."""
     views = views or Views()
     split, classes = bench.test, list(bench.meta["classes"])
@@ -32,15 +33,24 @@ def classify_finetuned(classifier, bench: Benchmark, views: Views | None = None,
     metrics = topk_accuracy(scores, labels)
     if use_dsl:
         metrics.update(topk_accuracy(dsl.dual_softmax(scores), labels, prefix="dsl_"))
-    details = {"n_queries": len(scores), "n_candidates": len(classes),
-               "per_class": per_class_accuracy(scores, labels, classes)}
-    settings = {"views": views.describe(), "frames": split.sampler.num_frames, "tie_rule": TIE_RULE,
-                "view_pooling": "logits for one view; mean of per-view softmax for several (UMT merge)",
-                "dsl": dsl.describe() if use_dsl else False}
+    details = {
+        "n_queries": len(scores),
+        "n_candidates": len(classes),
+        "per_class": per_class_accuracy(scores, labels, classes),
+    }
+    settings = {
+        "views": views.describe(),
+        "frames": split.sampler.num_frames,
+        "tie_rule": TIE_RULE,
+        "view_pooling": "logits for one view; mean of per-view softmax for several (UMT merge)",
+        "dsl": dsl.describe() if use_dsl else False,
+    }
     return metrics, details, settings
 
 
-def evaluate_finetuned(classifier, model: ViCLIP, tokenizer, bench: Benchmark, settings: dict | None = None) -> tuple[dict, dict]:
+def evaluate_finetuned(
+    classifier, model: ViCLIP, tokenizer, bench: Benchmark, settings: dict | None = None
+) -> tuple[dict, dict]:
     """Metrics and details (protocol under details["settings"]) of a fine-tuned model on bench's evaluation split.
 
     `classifier` is the fine-tuned head module for classification (ignored for
@@ -53,8 +63,15 @@ def evaluate_finetuned(classifier, model: ViCLIP, tokenizer, bench: Benchmark, s
         metrics, details, used = classify_finetuned(classifier, bench, views, s["dsl"])
     else:
         size = finetuned_input(bench.name, s, model.cfg.num_frames, model.cfg.context_length)
-        metrics, details, used = retrieve(model, bench.test, bench.meta, queries=s["queries"],
-                                          frames=size["frames"], text_length=size["text_length"], use_dsl=s["dsl"])
+        metrics, details, used = retrieve(
+            model,
+            bench.test,
+            bench.meta,
+            queries=s["queries"],
+            frames=size["frames"],
+            text_length=size["text_length"],
+            use_dsl=s["dsl"],
+        )
         used["text_length_requested"] = size["text_length_requested"]
         used["input"] = s["input"]
         used["reranking_head"] = "none (dual encoder only; the paper's VTM head is not built)"

@@ -56,16 +56,21 @@ def iter_views(sampler: ClipSampler, views: Views, num_frames: int | None = None
     """Yield (video ids, [B, V, T, 3, S, S] views) batch by batch."""
     num_frames = num_frames or sampler.num_frames
     if views.clips > 1 and int(np.max(sampler.lengths)) <= num_frames and getattr(sampler, "files", None) is None:
-        log.warning("every cached clip holds at most %d frames: its %d temporal views repeat the same frames "
-                    "(multi-clip testing needs whole videos in the cache)", num_frames, views.clips)
+        log.warning(
+            "every cached clip holds at most %d frames: its %d temporal views repeat the same frames "
+            "(multi-clip testing needs whole videos in the cache)",
+            num_frames,
+            views.clips,
+        )
     for start in range(0, len(sampler), batch_size):
         idx = np.arange(start, min(start + batch_size, len(sampler)))
         yield idx, view_batch(sampler, idx, views, num_frames)
 
 
 @torch.no_grad()
-def embed_video_views(model, sampler: ClipSampler, views: Views | None = None, num_frames: int | None = None,
-                      batch_size: int = 64) -> torch.Tensor:
+def embed_video_views(
+    model, sampler: ClipSampler, views: Views | None = None, num_frames: int | None = None, batch_size: int = 64
+) -> torch.Tensor:
     """[N, D] fp32: each video's normalised view embeddings averaged and re-normalised (one view: as is)."""
     views = views or Views()
     model.eval()
@@ -79,8 +84,9 @@ def embed_video_views(model, sampler: ClipSampler, views: Views | None = None, n
 
 
 @torch.no_grad()
-def classify_views(classifier, sampler: ClipSampler, views: Views | None = None, num_frames: int | None = None,
-                   batch_size: int = 64) -> torch.Tensor:
+def classify_views(
+    classifier, sampler: ClipSampler, views: Views | None = None, num_frames: int | None = None, batch_size: int = 64
+) -> torch.Tensor:
     """[N, classes] fp32: the logits for one view, the mean per-view softmax for several (UMT merge)."""
     views = views or Views()
     dev = next(classifier.parameters()).device

@@ -35,8 +35,9 @@ def code_version() -> dict:
     commit = "unknown"
     if (root / ".git").exists():
         try:
-            out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                 timeout=10, check=True)
+            out = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+            )
             commit = out.stdout.strip() or "unknown"
         except (OSError, subprocess.SubprocessError):
             commit = "unknown"
@@ -49,9 +50,18 @@ def videos_used(bench: Benchmark) -> dict:
     return {"split": split, "used": len(part.sampler), "missing": sum(missing.values()), "missing_by_reason": missing}
 
 
-def make_record(arm: str, seed: int, bench: Benchmark, protocol: str, metrics: dict, details: dict, *,
-                settings: dict | None = None, checkpoint: str | Path | None = None,
-                metrics_uninterpolated: dict | None = None) -> dict:
+def make_record(
+    arm: str,
+    seed: int,
+    bench: Benchmark,
+    protocol: str,
+    metrics: dict,
+    details: dict,
+    *,
+    settings: dict | None = None,
+    checkpoint: str | Path | None = None,
+    metrics_uninterpolated: dict | None = None,
+) -> dict:
     """The record of one evaluation. Protocol settings come from `settings` or from details["settings"]."""
     details = dict(details)
     settings = {**details.pop("settings", {}), **(settings or {})}

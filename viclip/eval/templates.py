@@ -56,15 +56,25 @@ VICLIP28 = (
     "{}, a video of action.",
     "An action of {} is in the video.",
     "There is a person doing {} in the video.",
-    *(f"A {kind} of a person {verb} {{}}." for kind in ("photo", "video", "example", "demonstration")
-      for verb in ("doing", "performing", "practicing")),
+    *(
+        f"A {kind} of a person {verb} {{}}."
+        for kind in ("photo", "video", "example", "demonstration")
+        for verb in ("doing", "performing", "practicing")
+    ),
 )
 
 CLIP_K700 = tuple(
     f"a {kind} of {form}{{}}."
     for kind in ("photo", "video", "example", "demonstration")
-    for form in ("", "a person ", "a person using ", "a person doing ", "a person during ", "a person performing ",
-                 "a person practicing ")
+    for form in (
+        "",
+        "a person ",
+        "a person using ",
+        "a person doing ",
+        "a person during ",
+        "a person performing ",
+        "a person practicing ",
+    )
 )
 
 SETS = {"viclip": VICLIP, "viclip28": VICLIP28, "clip_k700": CLIP_K700}
@@ -82,7 +92,9 @@ def resolve_templates(choice: str, meta: dict) -> tuple[str, list[str]]:
         choice = "benchmark" if meta.get("synthetic", False) else "viclip"
     if choice == "benchmark":
         if not meta.get("templates"):
-            raise ValueError(f"benchmark {meta.get('name', '?')}: meta.json has no 'templates' for evaluate.templates=benchmark")
+            raise ValueError(
+                f"benchmark {meta.get('name', '?')}: meta.json has no 'templates' for evaluate.templates=benchmark"
+            )
         return f"benchmark:{meta.get('name', '?')}", list(meta["templates"])
     if choice not in SETS:
         raise ValueError(f"evaluate.templates: unknown template set {choice!r} (known: {', '.join(CHOICES)})")

@@ -35,12 +35,23 @@ V2T_RULE = "min rank over all texts of the video (UMT/ViCLIP itm_eval)"
 def _check_frames(model: ViCLIP, frames: int) -> None:
     have = model.vision_encoder.temporal_positional_embedding.shape[1]
     if frames > have:
-        raise ValueError(f"evaluation asks for {frames} frames but the model's temporal table has {have}: "
-                         f"build or fine-tune the model at {frames} frames (viclip.model.checkpoints.resize_temporal)")
+        raise ValueError(
+            f"evaluation asks for {frames} frames but the model's temporal table has {have}: "
+            f"build or fine-tune the model at {frames} frames (viclip.model.checkpoints.resize_temporal)"
+        )
 
 
-def classify(model: ViCLIP, tokenizer, split: Split, meta: dict, *, ensemble: str = "clip", templates: str = "auto",
-             views: Views | None = None, use_dsl: bool = False) -> tuple[dict, dict, dict]:
+def classify(
+    model: ViCLIP,
+    tokenizer,
+    split: Split,
+    meta: dict,
+    *,
+    ensemble: str = "clip",
+    templates: str = "auto",
+    views: Views | None = None,
+    use_dsl: bool = False,
+) -> tuple[dict, dict, dict]:
     """Zero-shot classification: (metrics, details, protocol settings)."""
     views = views or Views()
     classes = list(meta["classes"])
@@ -52,18 +63,40 @@ def classify(model: ViCLIP, tokenizer, split: Split, meta: dict, *, ensemble: st
     metrics = topk_accuracy(scores, labels)
     if use_dsl:
         metrics.update(topk_accuracy(dsl.dual_softmax(scores), labels, prefix="dsl_"))
-    details = {"n_queries": len(video), "n_candidates": len(classes), "templates": temps,
-               "per_class": per_class_accuracy(scores, labels, classes)}
-    settings = {"ensemble": ensemble, "templates": set_name, "templates_sha256": list_sha256(temps),
-                "n_templates": len(temps), "classes_sha256": list_sha256(classes), "views": views.describe(),
-                "view_pooling": "mean of normalised view embeddings, re-normalised", "frames": split.sampler.num_frames,
-                "text_length": tokenizer.context_length, "tie_rule": TIE_RULE, "similarity": SIMILARITY,
-                "dsl": dsl.describe() if use_dsl else False}
+    details = {
+        "n_queries": len(video),
+        "n_candidates": len(classes),
+        "templates": temps,
+        "per_class": per_class_accuracy(scores, labels, classes),
+    }
+    settings = {
+        "ensemble": ensemble,
+        "templates": set_name,
+        "templates_sha256": list_sha256(temps),
+        "n_templates": len(temps),
+        "classes_sha256": list_sha256(classes),
+        "views": views.describe(),
+        "view_pooling": "mean of normalised view embeddings, re-normalised",
+        "frames": split.sampler.num_frames,
+        "text_length": tokenizer.context_length,
+        "tie_rule": TIE_RULE,
+        "similarity": SIMILARITY,
+        "dsl": dsl.describe() if use_dsl else False,
+    }
     return metrics, details, settings
 
 
-def retrieve(model: ViCLIP, split: Split, meta: dict, *, queries: str, views: Views | None = None,
-             frames: int | None = None, text_length: int | None = None, use_dsl: bool = False) -> tuple[dict, dict, dict]:
+def retrieve(
+    model: ViCLIP,
+    split: Split,
+    meta: dict,
+    *,
+    queries: str,
+    views: Views | None = None,
+    frames: int | None = None,
+    text_length: int | None = None,
+    use_dsl: bool = False,
+) -> tuple[dict, dict, dict]:
     """Retrieval both ways: (metrics, details, protocol settings)."""
     views = views or Views()
     frames = frames or split.sampler.num_frames
@@ -81,11 +114,19 @@ def retrieve(model: ViCLIP, split: Split, meta: dict, *, queries: str, views: Vi
         _, v2t = retrieval_ranks(dsl.dual_softmax(sim.t()).t(), owner)  # queries are videos: softmax over videos
         metrics.update({**recall_metrics(t2v, "dsl_t2v"), **recall_metrics(v2t, "dsl_v2t")})
     details = {"n_queries": len(flat), "n_candidates": len(video), "n_videos": len(video), "n_texts": len(flat)}
-    settings = {"queries": queries if paragraph else "caption", "paragraph_benchmark": paragraph,
-                "views": views.describe(), "view_pooling": "mean of normalised view embeddings, re-normalised",
-                "frames": frames, "text_length": tokenizer.context_length, "v2t_rule": V2T_RULE,
-                "tie_rule": TIE_RULE, "medr": MEDR_RULE, "similarity": SIMILARITY,
-                "dsl": dsl.describe() if use_dsl else False}
+    settings = {
+        "queries": queries if paragraph else "caption",
+        "paragraph_benchmark": paragraph,
+        "views": views.describe(),
+        "view_pooling": "mean of normalised view embeddings, re-normalised",
+        "frames": frames,
+        "text_length": tokenizer.context_length,
+        "v2t_rule": V2T_RULE,
+        "tie_rule": TIE_RULE,
+        "medr": MEDR_RULE,
+        "similarity": SIMILARITY,
+        "dsl": dsl.describe() if use_dsl else False,
+    }
     return metrics, details, settings
 
 
@@ -98,9 +139,16 @@ def evaluate_zero_shot(model: ViCLIP, tokenizer, bench: Benchmark, settings: dic
     s = settings if settings is not None else zeroshot_settings({})
     split, views = bench.test, Views.of(s["views"])
     if bench.task == "classification":
-        metrics, details, used = classify(model, tokenizer, split, bench.meta, ensemble=s["ensemble"],
-                                          templates=s["templates"], views=views, use_dsl=s["dsl"])
+        metrics, details, used = classify(
+            model,
+            tokenizer,
+            split,
+            bench.meta,
+            ensemble=s["ensemble"],
+            templates=s["templates"],
+            views=views,
+            use_dsl=s["dsl"],
+        )
     else:
-        metrics, details, used = retrieve(model, split, bench.meta, queries=s["queries"], views=views,
-                                          use_dsl=s["dsl"])
+        metrics, details, used = retrieve(model, split, bench.meta, queries=s["queries"], views=views, use_dsl=s["dsl"])
     return metrics, {**details, "settings": used}

@@ -24,8 +24,14 @@ from viclip.train.checkpoint import load_model
 log = logging.getLogger("viclip")
 
 
-def zero_shot_records(checkpoint: str | Path, bench_dirs: list[str | Path], settings: dict, arm: str, seed: int,
-                      device: torch.device | str = "cpu") -> Iterator[dict]:
+def zero_shot_records(
+    checkpoint: str | Path,
+    bench_dirs: list[str | Path],
+    settings: dict,
+    arm: str,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> Iterator[dict]:
     """One record per benchmark directory, in order."""
     model, _ = load_model(checkpoint)
     alpha = float(settings["wise_ft_alpha"])
@@ -34,7 +40,9 @@ def zero_shot_records(checkpoint: str | Path, bench_dirs: list[str | Path], sett
     if alpha < 1.0:
         init = initial_model(model.cfg, seed).state_dict()
         variants = {"wise_ft": interpolate(init, trained, alpha), "trained": trained}
-        log.info("WiSE-FT: headline = %.2f x trained + %.2f x init (%s)", alpha, 1 - alpha, init_source(model.cfg, seed))
+        log.info(
+            "WiSE-FT: headline = %.2f x trained + %.2f x init (%s)", alpha, 1 - alpha, init_source(model.cfg, seed)
+        )
     model.to(device)
     tokenizer = tokenizer_for(model.cfg)
     wise = {"wise_ft_alpha": alpha, "wise_ft_init": init_source(model.cfg, seed) if alpha < 1.0 else None}
@@ -47,5 +55,14 @@ def zero_shot_records(checkpoint: str | Path, bench_dirs: list[str | Path], sett
         metrics, details = results["wise_ft" if alpha < 1.0 else "trained"]
         plain = results["trained"][0] if alpha < 1.0 else None
         log.info("%s: %s", bench.name, {k: round(v, 4) for k, v in metrics.items()})
-        yield make_record(arm, seed, bench, "zeroshot", metrics, details, settings=wise, checkpoint=checkpoint,
-                          metrics_uninterpolated=plain)
+        yield make_record(
+            arm,
+            seed,
+            bench,
+            "zeroshot",
+            metrics,
+            details,
+            settings=wise,
+            checkpoint=checkpoint,
+            metrics_uninterpolated=plain,
+        )

@@ -67,9 +67,14 @@ LOG2E = 1.4426950408889634
 # ---------------------------------------------------------------------------------------------
 # plain-torch reference
 # ---------------------------------------------------------------------------------------------
-def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                        key_padding_mask: torch.Tensor | None = None, scale: float | None = None,
-                        upcast: bool = True) -> torch.Tensor:
+def attention_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+    upcast: bool = True,
+) -> torch.Tensor:
     """softmax(q k^T * scale) v for [B, H, N, D] tensors; key_padding_mask [B, N_K] (True = ignore).
 
     With ``upcast`` (default) it computes in fp32 and casts back (the ground truth for tests);
@@ -129,10 +134,23 @@ def _zero_padded(ds, cols, KPM, off_b, N_K, HAS_MASK: tl.constexpr):
 # ---------------------------------------------------------------------------------------------
 @triton.jit
 def _fwd_kernel(
-    Q, K, V, KPM, O, LSE,  #
-    H, N_Q, N_K, qk_scale,  #
-    HEAD_DIM: tl.constexpr, HAS_MASK: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr,  #
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,  #
+    Q,
+    K,
+    V,
+    KPM,
+    O,
+    LSE,  #
+    H,
+    N_Q,
+    N_K,
+    qk_scale,  #
+    HEAD_DIM: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    UPCAST: tl.constexpr,
+    DOT_PREC: tl.constexpr,  #
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,  #
 ):
     tl.static_assert(BLOCK_D >= HEAD_DIM)
     tl.static_assert(BLOCK_D >= 16)
@@ -147,8 +165,9 @@ def _fwd_kernel(
     offs_d = tl.arange(0, BLOCK_D)
     d_ok = offs_d < HEAD_DIM
     row_ok = rows < N_Q
-    q = tl.load(Q + q_base + rows[:, None] * HEAD_DIM + offs_d[None, :],
-                mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+    q = tl.load(
+        Q + q_base + rows[:, None] * HEAD_DIM + offs_d[None, :], mask=row_ok[:, None] & d_ok[None, :], other=0.0
+    )
 
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)  # running row max (log2 domain)
     l_i = tl.zeros([BLOCK_M], tl.float32)  # running row sum of exp2(s - m_i)
@@ -181,8 +200,11 @@ def _fwd_kernel(
         acc = tl.where(empty[:, None], 0.0, acc)
         lse = tl.where(empty, float("inf"), lse)
     tl.store(LSE + off_bh * N_Q + rows, lse, mask=row_ok)
-    tl.store(O + q_base + rows[:, None] * HEAD_DIM + offs_d[None, :], acc.to(O.dtype.element_ty),
-             mask=row_ok[:, None] & d_ok[None, :])
+    tl.store(
+        O + q_base + rows[:, None] * HEAD_DIM + offs_d[None, :],
+        acc.to(O.dtype.element_ty),
+        mask=row_ok[:, None] & d_ok[None, :],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,8 +212,13 @@ def _fwd_kernel(
 # ---------------------------------------------------------------------------------------------
 @triton.jit
 def _bwd_preprocess_kernel(
-    O, DO, DELTA,  #
-    N_Q, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,  #
+    O,
+    DO,
+    DELTA,  #
+    N_Q,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_D: tl.constexpr,  #
 ):
     """delta[bh, i] = sum_d dO[bh, i, d] * O[bh, i, d] (fp32)."""
     start_m = tl.program_id(0)
@@ -207,8 +234,22 @@ def _bwd_preprocess_kernel(
 
 
 @triton.jit
-def _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
-                    HAS_MASK: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr):
+def _recompute_p_ds(
+    q,
+    k,
+    v,
+    do,
+    lse,
+    delta,
+    cols,
+    KPM,
+    off_b,
+    N_K,
+    qk_scale,
+    HAS_MASK: tl.constexpr,
+    UPCAST: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+):
     """P from the saved LSE, and dS = P * (dO V^T - delta), for one (query, key) tile pair.
 
     Both backward kernels recompute these instead of storing the N x N matrix.
@@ -223,10 +264,27 @@ def _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
 
 @triton.jit
 def _bwd_dkdv_kernel(
-    Q, K, V, KPM, DO, LSE, DELTA, DK, DV,  #
-    H, N_Q, N_K, qk_scale, sm_scale,  #
-    HEAD_DIM: tl.constexpr, HAS_MASK: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr,  #
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,  #
+    Q,
+    K,
+    V,
+    KPM,
+    DO,
+    LSE,
+    DELTA,
+    DK,
+    DV,  #
+    H,
+    N_Q,
+    N_K,
+    qk_scale,
+    sm_scale,  #
+    HEAD_DIM: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    UPCAST: tl.constexpr,
+    DOT_PREC: tl.constexpr,  #
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,  #
 ):
     """One program per key block: dV = P^T dO, dK = scale * dS^T Q, summed over query blocks."""
     tl.static_assert(BLOCK_D >= HEAD_DIM)
@@ -257,8 +315,9 @@ def _bwd_dkdv_kernel(
         # rows past N_Q: lse = +inf makes their P exactly 0
         lse = tl.load(LSE + off_bh * N_Q + rows, mask=row_ok, other=float("inf"))
         delta = tl.load(DELTA + off_bh * N_Q + rows, mask=row_ok, other=0.0)
-        p, ds = _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
-                                HAS_MASK, UPCAST, DOT_PREC)  # [BM, BN] each
+        p, ds = _recompute_p_ds(
+            q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale, HAS_MASK, UPCAST, DOT_PREC
+        )  # [BM, BN] each
         # -- dV += P^T dO --
         dv += _dot(tl.trans(p.to(do.dtype)), do, UPCAST, DOT_PREC)
         # -- dK += dS^T Q (the scale is applied once at the end) --
@@ -270,10 +329,26 @@ def _bwd_dkdv_kernel(
 
 @triton.jit
 def _bwd_dq_kernel(
-    Q, K, V, KPM, DO, LSE, DELTA, DQ,  #
-    H, N_Q, N_K, qk_scale, sm_scale,  #
-    HEAD_DIM: tl.constexpr, HAS_MASK: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr,  #
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,  #
+    Q,
+    K,
+    V,
+    KPM,
+    DO,
+    LSE,
+    DELTA,
+    DQ,  #
+    H,
+    N_Q,
+    N_K,
+    qk_scale,
+    sm_scale,  #
+    HEAD_DIM: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    UPCAST: tl.constexpr,
+    DOT_PREC: tl.constexpr,  #
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,  #
 ):
     """One program per query block: dQ = scale * dS K, summed over key blocks."""
     tl.static_assert(BLOCK_D >= HEAD_DIM)
@@ -302,8 +377,7 @@ def _bwd_dq_kernel(
         kv_off = kv_base + cols[:, None] * HEAD_DIM + offs_d[None, :]
         k = tl.load(K + kv_off, mask=kv_mask, other=0.0)
         v = tl.load(V + kv_off, mask=kv_mask, other=0.0)
-        _, ds = _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale,
-                                HAS_MASK, UPCAST, DOT_PREC)
+        _, ds = _recompute_p_ds(q, k, v, do, lse, delta, cols, KPM, off_b, N_K, qk_scale, HAS_MASK, UPCAST, DOT_PREC)
         dq += _dot(ds.to(k.dtype), k, UPCAST, DOT_PREC)
 
     tl.store(DQ + q_off, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
@@ -334,16 +408,23 @@ def _keep(name: str, conf: triton.Config) -> bool:
 def _cuda_configs(name: str, fp32: bool = False) -> list[triton.Config]:
     # kept small: every new (N_Q, N_K, HEAD_DIM, dtype) key benchmarks each config once
     if fp32:  # fp32 tiles run on FMA units, not tensor cores: only small tiles on 8 warps stay in registers
-        return [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_stages=s, num_warps=8)
-                for bm, bn in _FP32_TILES[name] for s in (2, 3)]
+        return [
+            triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_stages=s, num_warps=8)
+            for bm, bn in _FP32_TILES[name]
+            for s in (2, 3)
+        ]
     if name == "fwd":  # wide query blocks, narrower key blocks (the FA2 forward shape)
         grid = [(bm, bn) for bm in (64, 128) for bn in (32, 64, 128) if bm >= bn]
         stages = (2, 3, 4)
     else:  # backward kernels hold two accumulators: keep tiles at most 64 x 128
         grid = [(bm, bn) for bm in (32, 64) for bn in (32, 64, 128) if bm * bn <= 64 * 128]
         stages = (2, 3)
-    confs = [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_stages=s, num_warps=w)
-             for bm, bn in grid for s in stages for w in (4, 8)]
+    confs = [
+        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_stages=s, num_warps=w)
+        for bm, bn in grid
+        for s in stages
+        for w in (4, 8)
+    ]
     return [c for c in confs if _keep(name, c)]
 
 
@@ -351,11 +432,15 @@ def _cuda_configs(name: str, fp32: bool = False) -> list[triton.Config]:
 # (bench/compile_kernels.py); dK/dV holds two fp32 accumulators and needs the narrowest key blocks.
 _FP32_TILES = {"fwd": ((64, 32), (32, 64)), "dkdv": ((32, 16),), "dq": ((64, 32), (32, 32))}
 # One config per kernel for CUDA launches without autotuning (VICLIP_TRITON_AUTOTUNE=0).
-_CUDA_FIXED = {"fwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
-               "dkdv": {"BLOCK_M": 32, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
-               "dq": {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2}}
-_CUDA_FIXED_FP32 = {name: {"BLOCK_M": tiles[0][0], "BLOCK_N": tiles[0][1], "num_warps": 8, "num_stages": 2}
-                    for name, tiles in _FP32_TILES.items()}
+_CUDA_FIXED = {
+    "fwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+    "dkdv": {"BLOCK_M": 32, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+    "dq": {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2},
+}
+_CUDA_FIXED_FP32 = {
+    name: {"BLOCK_M": tiles[0][0], "BLOCK_N": tiles[0][1], "num_warps": 8, "num_stages": 2}
+    for name, tiles in _FP32_TILES.items()
+}
 
 
 def _kernel(name: str, on_cuda: bool, n_q: int, n_k: int, fp32: bool):
@@ -372,6 +457,7 @@ def _kernel(name: str, on_cuda: bool, n_q: int, n_k: int, fp32: bool):
 
 def _interp_blocks(n_q: int, n_k: int) -> tuple[int, int]:
     """Fixed blocks off-CUDA: 16 for short sequences, else 32 (fewer interpreted steps)."""
+
     def pick(n: int) -> int:
         return 16 if n <= 16 else 32
 
@@ -382,31 +468,38 @@ def _use_cuda_path(t: torch.Tensor) -> bool:
     if _INTERPRET:
         return False
     if not t.is_cuda:
-        raise RuntimeError("fused_attention: tensors must be on CUDA, or TRITON_INTERPRET=1 must be set before "
-                           "triton is imported (CPU interpreter, for tests); got device " + str(t.device))
+        raise RuntimeError(
+            "fused_attention: tensors must be on CUDA, or TRITON_INTERPRET=1 must be set before "
+            "triton is imported (CPU interpreter, for tests); got device " + str(t.device)
+        )
     return True
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None) -> None:
-    assert q.dim() == 4 and k.dim() == 4 and v.dim() == 4, \
+    assert q.dim() == 4 and k.dim() == 4 and v.dim() == 4, (
         f"fused_attention: q, k, v must be [B, H, N, D]; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+    )
     assert k.shape == v.shape, f"fused_attention: k and v shapes differ: {tuple(k.shape)} vs {tuple(v.shape)}"
-    assert q.shape[:2] == k.shape[:2] and q.shape[3] == k.shape[3], \
+    assert q.shape[:2] == k.shape[:2] and q.shape[3] == k.shape[3], (
         f"fused_attention: q {tuple(q.shape)} and k {tuple(k.shape)} must share B, H and D"
+    )
     assert q.dtype in _DTYPES, f"fused_attention: dtype must be float32, float16 or bfloat16; got {q.dtype}"
     assert q.dtype == k.dtype == v.dtype, f"fused_attention: mixed dtypes {q.dtype}, {k.dtype}, {v.dtype}"
     assert q.device == k.device == v.device, "fused_attention: q, k, v are on different devices"
-    assert q.is_contiguous() and k.is_contiguous() and v.is_contiguous(), \
+    assert q.is_contiguous() and k.is_contiguous() and v.is_contiguous(), (
         "fused_attention: q, k, v must be contiguous [B, H, N, D] (fused_attention() calls .contiguous())"
+    )
     b, h, n_q, d = q.shape
     assert 1 <= d <= MAX_HEAD_DIM, f"fused_attention: head dim must be in [1, {MAX_HEAD_DIM}]; got {d}"
     assert n_q >= 1 and k.shape[2] >= 1, "fused_attention: empty sequence"
     assert b * h <= 65535, f"fused_attention: B*H = {b * h} exceeds the grid's axis-1 limit 65535"
     if key_padding_mask is not None:
-        assert key_padding_mask.dtype == torch.bool, \
+        assert key_padding_mask.dtype == torch.bool, (
             f"fused_attention: key_padding_mask must be bool (True = ignore); got {key_padding_mask.dtype}"
-        assert key_padding_mask.shape == (b, k.shape[2]), \
+        )
+        assert key_padding_mask.shape == (b, k.shape[2]), (
             f"fused_attention: key_padding_mask must be [B, N_K] = {(b, k.shape[2])}; got {tuple(key_padding_mask.shape)}"
+        )
         assert key_padding_mask.device == q.device, "fused_attention: key_padding_mask is on another device"
         assert key_padding_mask.is_contiguous(), "fused_attention: key_padding_mask must be contiguous"
 
@@ -416,9 +509,16 @@ def _common(q: torch.Tensor, k: torch.Tensor, key_padding_mask: torch.Tensor | N
     n_k = k.shape[2]
     has_mask = key_padding_mask is not None
     kpm = key_padding_mask.view(torch.uint8) if has_mask else q  # dummy pointer when there is no mask
-    args = {"H": h, "N_Q": n_q, "N_K": n_k, "HEAD_DIM": d, "HAS_MASK": has_mask, "UPCAST": _INTERPRET,
-            "DOT_PREC": "ieee" if q.dtype == torch.float32 else "tf32",
-            "BLOCK_D": max(16, triton.next_power_of_2(d))}
+    args = {
+        "H": h,
+        "N_Q": n_q,
+        "N_K": n_k,
+        "HEAD_DIM": d,
+        "HAS_MASK": has_mask,
+        "UPCAST": _INTERPRET,
+        "DOT_PREC": "ieee" if q.dtype == torch.float32 else "tf32",
+        "BLOCK_D": max(16, triton.next_power_of_2(d)),
+    }
     return b, h, n_q, n_k, kpm, args
 
 
@@ -434,8 +534,9 @@ def _launch(name: str, on_cuda: bool, grid_len: int, bh: int, n_q: int, n_k: int
 # ---------------------------------------------------------------------------------------------
 # launchers
 # ---------------------------------------------------------------------------------------------
-def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      key_padding_mask: torch.Tensor | None, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def attention_forward(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(O [B, H, N_Q, D] in q's dtype, LSE [B, H, N_Q] fp32 in the log2 domain)."""
     _check(q, k, v, key_padding_mask)
     on_cuda = _use_cuda_path(q)
@@ -446,21 +547,32 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return o, lse
 
 
-def attention_backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
-                       lse: torch.Tensor, key_padding_mask: torch.Tensor | None, scale: float):
+def attention_backward(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    lse: torch.Tensor,
+    key_padding_mask: torch.Tensor | None,
+    scale: float,
+):
     """(dq, dk, dv) from dO and the forward's saved tensors."""
     _check(q, k, v, key_padding_mask)
-    assert do.shape == o.shape == q.shape and do.dtype == q.dtype, \
+    assert do.shape == o.shape == q.shape and do.dtype == q.dtype, (
         f"attention_backward: dO {tuple(do.shape)} {do.dtype} must match O {tuple(o.shape)} {q.dtype}"
-    assert do.is_contiguous() and o.is_contiguous() and lse.is_contiguous(), \
+    )
+    assert do.is_contiguous() and o.is_contiguous() and lse.is_contiguous(), (
         "attention_backward: dO, O and LSE must be contiguous"
+    )
     on_cuda = _use_cuda_path(q)
     b, h, n_q, n_k, kpm, args = _common(q, k, key_padding_mask)
 
     delta = torch.empty_like(lse)
     pre_bm = 16 if _INTERPRET else 64
     _bwd_preprocess_kernel[(triton.cdiv(n_q, pre_bm), b * h)](
-        o, do, delta, n_q, HEAD_DIM=q.shape[3], BLOCK_M=pre_bm, BLOCK_D=args["BLOCK_D"])
+        o, do, delta, n_q, HEAD_DIM=q.shape[3], BLOCK_M=pre_bm, BLOCK_D=args["BLOCK_D"]
+    )
 
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     common = {"qk_scale": scale * LOG2E, "sm_scale": scale, **args}
@@ -488,8 +600,13 @@ class FusedAttention(torch.autograd.Function):
         return dq, dk, dv, None, None
 
 
-def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                    key_padding_mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
+def fused_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
     """softmax(q k^T * scale) v for [B, H, N, D] tensors (scale defaults to D**-0.5).
 
     key_padding_mask: [B, N_K] bool, True = ignore that key. Inputs are made contiguous here.
@@ -499,5 +616,11 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return FusedAttention.apply(q.contiguous(), k.contiguous(), v.contiguous(), key_padding_mask, scale)
 
 
-__all__ = ["MAX_HEAD_DIM", "FusedAttention", "attention_backward", "attention_forward", "attention_reference",
-           "fused_attention"]
+__all__ = [
+    "MAX_HEAD_DIM",
+    "FusedAttention",
+    "attention_backward",
+    "attention_forward",
+    "attention_reference",
+    "fused_attention",
+]

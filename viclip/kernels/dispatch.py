@@ -36,8 +36,10 @@ def resolve(mode: str, device: torch.device) -> str:
     if mode == "auto":
         return "triton" if on_gpu and _triton_available() else "torch"
     if not (on_gpu or _interpreter()):
-        raise RuntimeError("model.kernels is 'triton' but the tensors are not on CUDA and TRITON_INTERPRET=1 is not "
-                           "set; use 'auto' or 'torch' on CPU")
+        raise RuntimeError(
+            "model.kernels is 'triton' but the tensors are not on CUDA and TRITON_INTERPRET=1 is not "
+            "set; use 'auto' or 'torch' on CPU"
+        )
     if not _triton_available():
         raise RuntimeError("model.kernels is 'triton' but triton cannot be imported")
     return "triton"
@@ -57,7 +59,9 @@ def _announce(op: str, path: str) -> None:
         log.info("kernels: %s runs on the %s path", op, path)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str, attn_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """q, k, v: [B, H, N, D] -> [B, H, N, D]. A float attn_mask (the text tower's causal mask) takes the torch path."""
     path = "torch" if attn_mask is not None else resolve(mode, q.device)
     _announce("attention", path)
@@ -68,8 +72,14 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str, attn
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
 
-def patch_embed(video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor, pos: torch.Tensor,
-                temporal: torch.Tensor, mode: str) -> torch.Tensor:
+def patch_embed(
+    video: torch.Tensor,
+    keep: torch.Tensor | None,
+    weight: torch.Tensor,
+    pos: torch.Tensor,
+    temporal: torch.Tensor,
+    mode: str,
+) -> torch.Tensor:
     """Kept tokens' embeddings [B, K, W] (all L = N*T tokens in (n t) order when keep is None)."""
     path = resolve(mode, video.device)
     _announce("patch embedding", path)
@@ -80,8 +90,9 @@ def patch_embed(video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Te
     return patch_embed_torch(video, keep, weight, pos, temporal)
 
 
-def patch_embed_torch(video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor, pos: torch.Tensor,
-                      temporal: torch.Tensor) -> torch.Tensor:
+def patch_embed_torch(
+    video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor, pos: torch.Tensor, temporal: torch.Tensor
+) -> torch.Tensor:
     """Embed every patch by convolution, add both tables, then gather the kept ones (the reference path)."""
     b, t = video.shape[:2]
     x = F.conv3d(video.permute(0, 2, 1, 3, 4), weight, stride=weight.shape[2:])  # [B, W, T, h, w]

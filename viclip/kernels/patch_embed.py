@@ -51,8 +51,9 @@ def frame_table(temporal: torch.Tensor, t: int) -> torch.Tensor:
     return temporal.mean(1, keepdim=True) if t == 1 else temporal[:, :t]
 
 
-def masked_patch_embed_reference(video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor,
-                                 pos: torch.Tensor, temporal: torch.Tensor) -> torch.Tensor:
+def masked_patch_embed_reference(
+    video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor, pos: torch.Tensor, temporal: torch.Tensor
+) -> torch.Tensor:
     """Plain torch, as `VisionTransformer.tokens` + `gather_tokens`.
 
     video [B, T, 3, H, W] (or [B, 3, H, W]), keep [B, K] ascending indices into
@@ -112,11 +113,26 @@ def _token_bases(b, idx, T, GRID_W, stride_vb, stride_vt, stride_vh, PATCH: tl.c
 
 @triton.jit
 def _patch_embed_fwd_kernel(
-    video_ptr, keep_ptr, w_ptr, pos_ptr, temp_ptr, out_ptr,
-    K, T, GRID_W, WIDTH,
-    stride_vb, stride_vt, stride_vc, stride_vh,
-    PATCH: tl.constexpr, HAS_KEEP: tl.constexpr, UPCAST: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_W: tl.constexpr,
+    video_ptr,
+    keep_ptr,
+    w_ptr,
+    pos_ptr,
+    temp_ptr,
+    out_ptr,
+    K,
+    T,
+    GRID_W,
+    WIDTH,
+    stride_vb,
+    stride_vt,
+    stride_vc,
+    stride_vh,
+    PATCH: tl.constexpr,
+    HAS_KEEP: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    BLOCK_W: tl.constexpr,
 ):
     PDIM: tl.constexpr = 3 * PATCH * PATCH
     pid_m = tl.program_id(0)  # (sample, block of kept tokens)
@@ -156,11 +172,26 @@ def _patch_embed_fwd_kernel(
 
 @triton.jit
 def _patch_embed_dw_kernel(
-    video_ptr, keep_ptr, dout_ptr, dw_ptr,
-    K, T, GRID_W, WIDTH, M_TOTAL, TOKENS_PER_SPLIT,
-    stride_vb, stride_vt, stride_vc, stride_vh,
-    PATCH: tl.constexpr, HAS_KEEP: tl.constexpr, UPCAST: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_W: tl.constexpr,
+    video_ptr,
+    keep_ptr,
+    dout_ptr,
+    dw_ptr,
+    K,
+    T,
+    GRID_W,
+    WIDTH,
+    M_TOTAL,
+    TOKENS_PER_SPLIT,
+    stride_vb,
+    stride_vt,
+    stride_vc,
+    stride_vh,
+    PATCH: tl.constexpr,
+    HAS_KEEP: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_W: tl.constexpr,
 ):
     """One [BLOCK_P, BLOCK_W] tile of dW^T over one chunk of the B*K kept tokens -> partial [split, W, PDIM]."""
     PDIM: tl.constexpr = 3 * PATCH * PATCH
@@ -197,9 +228,14 @@ def _patch_embed_dw_kernel(
 
 @triton.jit
 def _patch_embed_dtable_kernel(
-    keep_ptr, dout_ptr, g_ptr,
-    K, WIDTH,
-    HAS_KEEP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_W: tl.constexpr,
+    keep_ptr,
+    dout_ptr,
+    g_ptr,
+    K,
+    WIDTH,
+    HAS_KEEP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_W: tl.constexpr,
 ):
     """G[idx] += dOut[b, m] (fp32 atomics): the per-token gradient both tables are summed from."""
     pid_m = tl.program_id(0)
@@ -249,12 +285,20 @@ def _cuda_configs(name: str) -> list[triton.Config]:
     the weight gradient spills beyond 64x64 patch-by-token tiles.
     """
     if name == "fwd":
-        return [triton.Config({"BLOCK_M": bm, "BLOCK_K": bk, "BLOCK_W": bw}, num_warps=nw, num_stages=ns)
-                for bm, bk, bw, nw in ((64, 32, 64, 8), (64, 64, 64, 8), (32, 32, 64, 4)) for ns in (2, 3)]
+        return [
+            triton.Config({"BLOCK_M": bm, "BLOCK_K": bk, "BLOCK_W": bw}, num_warps=nw, num_stages=ns)
+            for bm, bk, bw, nw in ((64, 32, 64, 8), (64, 64, 64, 8), (32, 32, 64, 4))
+            for ns in (2, 3)
+        ]
     if name == "dw":
-        return [triton.Config({"BLOCK_M": bm, "BLOCK_P": bp, "BLOCK_W": bw}, num_warps=nw, num_stages=3)
-                for bm in (32, 64) for bp in (64, 128) for bw in (64, 128) for nw in (4, 8)
-                if (bm * bp <= 32 * 64) == (nw == 4) and bm * bp <= 64 * 64]
+        return [
+            triton.Config({"BLOCK_M": bm, "BLOCK_P": bp, "BLOCK_W": bw}, num_warps=nw, num_stages=3)
+            for bm in (32, 64)
+            for bp in (64, 128)
+            for bw in (64, 128)
+            for nw in (4, 8)
+            if (bm * bp <= 32 * 64) == (nw == 4) and bm * bp <= 64 * 64
+        ]
     raise KeyError(name)
 
 
@@ -275,7 +319,8 @@ def _check_inputs(video, keep, weight, pos, temporal) -> tuple[int, int, int]:
     assert video.is_contiguous(), "video must be contiguous ([B, T, 3, H, W] row-major)"
     b, t, _, h, w_img = video.shape
     assert weight.ndim == 5 and weight.shape[1:3] == (3, 1) and weight.shape[3] == weight.shape[4], (
-        f"weight must be the Conv3d weight [W, 3, 1, p, p], got {tuple(weight.shape)}")
+        f"weight must be the Conv3d weight [W, 3, 1, p, p], got {tuple(weight.shape)}"
+    )
     p, width = weight.shape[3], weight.shape[0]
     assert h % p == 0 and w_img % p == 0, f"frame size {h}x{w_img} is not divisible by the patch size {p}"
     n_patches = (h // p) * (w_img // p)
@@ -305,8 +350,22 @@ def _forward(video, keep, weight, pos, temporal) -> torch.Tensor:
     if out.numel() == 0:
         return out
     keep_arg = keep if keep is not None else video  # a dummy pointer, never read when HAS_KEEP is False
-    args = (video, keep_arg, weight, pos, temporal, out, k, t, grid_w, width,
-            video.stride(0), video.stride(1), video.stride(2), video.stride(3))
+    args = (
+        video,
+        keep_arg,
+        weight,
+        pos,
+        temporal,
+        out,
+        k,
+        t,
+        grid_w,
+        width,
+        video.stride(0),
+        video.stride(1),
+        video.stride(2),
+        video.stride(3),
+    )
     flags = {"PATCH": p, "HAS_KEEP": keep is not None, "UPCAST": _interpreting()}
     cuda = video.is_cuda and not _interpreting()
     if cuda and autotune_enabled():
@@ -337,8 +396,22 @@ def _weight_grad(video, keep, dout, p, grid_w, width) -> torch.Tensor:
     splits = triton.cdiv(m_total, per_split)
     partial = torch.empty(splits, width, pdim, device=video.device, dtype=torch.float32)
     keep_arg = keep if keep is not None else video
-    args = (video, keep_arg, dout, partial, k, t, grid_w, width, m_total, per_split,
-            video.stride(0), video.stride(1), video.stride(2), video.stride(3))
+    args = (
+        video,
+        keep_arg,
+        dout,
+        partial,
+        k,
+        t,
+        grid_w,
+        width,
+        m_total,
+        per_split,
+        video.stride(0),
+        video.stride(1),
+        video.stride(2),
+        video.stride(3),
+    )
     flags = {"PATCH": p, "HAS_KEEP": keep is not None, "UPCAST": _interpreting()}
     if cuda and autotune_enabled():
         grid = lambda meta: (triton.cdiv(pdim, meta["BLOCK_P"]), triton.cdiv(width, meta["BLOCK_W"]), splits)
@@ -393,8 +466,9 @@ class MaskedPatchEmbed(torch.autograd.Function):
         return None, None, dweight, dpos, dtemporal
 
 
-def masked_patch_embed(video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor, pos: torch.Tensor,
-                       temporal: torch.Tensor) -> torch.Tensor:
+def masked_patch_embed(
+    video: torch.Tensor, keep: torch.Tensor | None, weight: torch.Tensor, pos: torch.Tensor, temporal: torch.Tensor
+) -> torch.Tensor:
     """Kept tokens' embeddings [B, K, W], as `masked_patch_embed_reference` (same arguments).
 
     temporal may be the model's whole table [1, T', W]: the frame rows are chosen
@@ -405,8 +479,10 @@ def masked_patch_embed(video: torch.Tensor, keep: torch.Tensor | None, weight: t
     if video.ndim == 4:
         video = video.unsqueeze(1)
     if not (video.is_cuda or _interpreting()):
-        raise RuntimeError("masked_patch_embed needs CUDA tensors, or TRITON_INTERPRET=1 for the CPU interpreter; "
-                           "use masked_patch_embed_reference elsewhere")
+        raise RuntimeError(
+            "masked_patch_embed needs CUDA tensors, or TRITON_INTERPRET=1 for the CPU interpreter; "
+            "use masked_patch_embed_reference elsewhere"
+        )
     device_type = video.device.type
     if torch.is_autocast_enabled(device_type):
         video = video.to(torch.get_autocast_dtype(device_type))

@@ -11,9 +11,9 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from viclip.kernels import dispatch
-from torch.utils.checkpoint import checkpoint
 
 
 class QuickGELU(nn.Module):
@@ -79,8 +79,9 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, width: int, layers: int, heads: int, drop_path: float = 0.0, norm=nn.LayerNorm,
-                 kernels: str = "torch"):
+    def __init__(
+        self, width: int, layers: int, heads: int, drop_path: float = 0.0, norm=nn.LayerNorm, kernels: str = "torch"
+    ):
         super().__init__()
         rates = [drop_path * i / max(layers - 1, 1) for i in range(layers)]  # rises linearly from 0
         self.resblocks = nn.ModuleList([ResidualAttentionBlock(width, heads, r, norm, kernels) for r in rates])

@@ -118,15 +118,22 @@ def _read_torch(path: Path) -> Any:
 
 def _first_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    detail = next((ln for ln in lines if "WeightsUnpickler error" not in ln and "Weights only" not in ln
-                   and "weights_only" not in ln), lines[0] if lines else "")
+    detail = next(
+        (
+            ln
+            for ln in lines
+            if "WeightsUnpickler error" not in ln and "Weights only" not in ln and "weights_only" not in ln
+        ),
+        lines[0] if lines else "",
+    )
     return f"{type(exc).__name__}: {detail}"[:300]
 
 
 def _read_safetensors(path: Path) -> Any:
     if importlib.util.find_spec("safetensors") is None:
-        raise ImportError(f"{path}: reading .safetensors files needs the 'safetensors' package "
-                          f"(pip install safetensors)")
+        raise ImportError(
+            f"{path}: reading .safetensors files needs the 'safetensors' package (pip install safetensors)"
+        )
     from safetensors.torch import load_file
 
     try:
@@ -160,7 +167,7 @@ def normalise_keys(sd: Mapping[str, torch.Tensor], source: str = "state dict") -
         sd = _rekey(sd, {k: k.removeprefix(DDP_PREFIX) for k in sd}, source)
         prefix = _wrapper_prefix(list(sd))
         if prefix:
-            sd = _rekey(sd, {k: k[len(prefix) + 1:] for k in sd}, source)
+            sd = _rekey(sd, {k: k[len(prefix) + 1 :] for k in sd}, source)
         if list(sd) == before:
             return sd
 
@@ -172,7 +179,7 @@ def _wrapper_prefix(keys: list[str]) -> str | None:
     (head,) = heads
     if head in TOP_LEVEL:
         return None
-    if all(k[len(head) + 1:].split(".", 1)[0] in TOP_LEVEL for k in keys):
+    if all(k[len(head) + 1 :].split(".", 1)[0] in TOP_LEVEL for k in keys):
         return head
     return None
 
@@ -204,8 +211,7 @@ def resize_temporal(table: torch.Tensor, frames: int, mode: str = "official") ->
     return x.permute(0, 2, 1).to(table.dtype).contiguous()
 
 
-def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path, *,
-                  temporal: str = "official") -> dict:
+def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path, *, temporal: str = "official") -> dict:
     """Load an official-layout state dict (or a path to one) into `model`, strictly.
 
     Returns a report: ``{"source", "tensors", "adapted": {key: {"from", "to", "rule"}}}``.
@@ -226,16 +232,29 @@ def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path,
 
     table = sd.get(TEMPORAL_KEY)
     want = expected.get(TEMPORAL_KEY)
-    if (table is not None and want is not None and table.ndim == 3 and len(want) == 3
-            and table.shape[0] == want[0] and table.shape[2] == want[2] and table.shape[1] != want[1]):
+    if (
+        table is not None
+        and want is not None
+        and table.ndim == 3
+        and len(want) == 3
+        and table.shape[0] == want[0]
+        and table.shape[2] == want[2]
+        and table.shape[1] != want[1]
+    ):
         rule = "truncate" if (temporal == "official" and table.shape[1] > want[1]) else "linear (align_corners=False)"
         sd[TEMPORAL_KEY] = resize_temporal(table, want[1], temporal)
         adapted[TEMPORAL_KEY] = {"from": list(table.shape), "to": list(want), "rule": rule}
 
     pos = sd.get(TEXT_POS_KEY)
     want = expected.get(TEXT_POS_KEY)
-    if (pos is not None and want is not None and pos.ndim == 2 and len(want) == 2
-            and pos.shape[1] == want[1] and pos.shape[0] > want[0]):
+    if (
+        pos is not None
+        and want is not None
+        and pos.ndim == 2
+        and len(want) == 2
+        and pos.shape[1] == want[1]
+        and pos.shape[0] > want[0]
+    ):
         sd[TEXT_POS_KEY] = pos[: want[0]].clone()
         adapted[TEXT_POS_KEY] = {"from": list(pos.shape), "to": list(want), "rule": "keep first rows"}
 
@@ -272,8 +291,9 @@ def save_official(model: ViCLIP, path: str | Path) -> None:
     payload = export_official(model)
     if path.suffix == ".safetensors":
         if importlib.util.find_spec("safetensors") is None:
-            raise ImportError(f"{path}: writing .safetensors files needs the 'safetensors' package "
-                              f"(pip install safetensors)")
+            raise ImportError(
+                f"{path}: writing .safetensors files needs the 'safetensors' package (pip install safetensors)"
+            )
         from safetensors.torch import save_file
 
         with atomic_path(path) as tmp:

@@ -59,9 +59,9 @@ _EPS = 1e-5  # nn.LayerNorm's default, which all our LayerNorms use
 
 def _source_key(ours: str) -> str | None:
     if ours.startswith("vision_encoder."):
-        return "visual." + ours[len("vision_encoder."):]
+        return "visual." + ours[len("vision_encoder.") :]
     if ours.startswith("text_encoder."):
-        return ours[len("text_encoder."):]
+        return ours[len("text_encoder.") :]
     return None
 
 
@@ -96,11 +96,14 @@ def _check_structure(model: ViCLIP, clip) -> list[str]:
         problems.append("text: no causal mask (ViCLIP's text tower is causal)")
     if isinstance(getattr(clip, "text_projection", None), nn.Linear):
         problems.append("text: text_projection is a Linear with bias (ViCLIP: a bias-free matrix)")
-    for tower, ours, theirs in (("visual", model.vision_encoder.transformer, visual.transformer),
-                                ("text", model.text_encoder.transformer, clip.transformer)):
+    for tower, ours, theirs in (
+        ("visual", model.vision_encoder.transformer, visual.transformer),
+        ("text", model.text_encoder.transformer, clip.transformer),
+    ):
         for i, (a, b) in enumerate(zip(ours.resblocks, theirs.resblocks)):
-            if type(b).__name__ != "ResidualAttentionBlock" or not isinstance(getattr(b, "attn", None),
-                                                                              nn.MultiheadAttention):
+            if type(b).__name__ != "ResidualAttentionBlock" or not isinstance(
+                getattr(b, "attn", None), nn.MultiheadAttention
+            ):
                 problems.append(f"{tower} block {i}: {type(b).__name__} is not supported")
                 break
             if a.attn.num_heads != b.attn.num_heads:
@@ -113,8 +116,10 @@ def _warnings(clip) -> list[str]:
     out = []
     gelu = clip.visual.transformer.resblocks[0].mlp.gelu if len(clip.visual.transformer.resblocks) else None
     if gelu is not None and type(gelu).__name__ != "QuickGELU":
-        out.append(f"open_clip model runs {type(gelu).__name__}, ViCLIP runs QuickGELU: fine for QuickGELU-trained "
-                   "(OpenAI) weights, a changed activation for GELU-trained (LAION/DataComp) weights")
+        out.append(
+            f"open_clip model runs {type(gelu).__name__}, ViCLIP runs QuickGELU: fine for QuickGELU-trained "
+            "(OpenAI) weights, a changed activation for GELU-trained (LAION/DataComp) weights"
+        )
     eps = sorted({m.eps for m in clip.modules() if isinstance(m, nn.LayerNorm) and m.eps != _EPS})
     if eps:
         out.append(f"open_clip LayerNorm eps {eps} differs from ViCLIP's {_EPS}")
@@ -173,8 +178,10 @@ def init_from_open_clip(model: ViCLIP, clip) -> dict:
     extra = sorted(k for k in src if k not in used and k not in UNUSED_CLIP_KEYS)
     problems += [f"open_clip {k!r} {list(src[k].shape)}: no ViCLIP counterpart" for k in extra]
     if problems:
-        raise ValueError(f"cannot initialise ViCLIP from {type(clip).__name__} ({len(problems)} problems):\n  "
-                         + "\n  ".join(problems))
+        raise ValueError(
+            f"cannot initialise ViCLIP from {type(clip).__name__} ({len(problems)} problems):\n  "
+            + "\n  ".join(problems)
+        )
 
     with torch.no_grad():
         for key, value in plan.items():
@@ -193,8 +200,13 @@ def init_from_open_clip(model: ViCLIP, clip) -> dict:
     }
 
 
-def build_open_clip(name: str, pretrained: str | os.PathLike | None, context_length: int | None = None,
-                    *, force_quick_gelu: bool = False):
+def build_open_clip(
+    name: str,
+    pretrained: str | os.PathLike | None,
+    context_length: int | None = None,
+    *,
+    force_quick_gelu: bool = False,
+):
     """An open_clip model in fp32 on the CPU, in eval mode.
 
     `pretrained`:
@@ -226,10 +238,12 @@ def build_open_clip(name: str, pretrained: str | os.PathLike | None, context_len
             if not path.is_file():
                 raise FileNotFoundError(
                     f"open_clip weights file {str(path)!r} not found (and {pretrained!r} is not an open_clip "
-                    f"tag for {name}; known tags: {sorted(tags)})")
+                    f"tag for {name}; known tags: {sorted(tags)})"
+                )
             pretrained = str(path)
-    clip = open_clip.create_model(name, pretrained=pretrained, force_quick_gelu=force_quick_gelu,
-                                  precision="fp32", device="cpu")
+    clip = open_clip.create_model(
+        name, pretrained=pretrained, force_quick_gelu=force_quick_gelu, precision="fp32", device="cpu"
+    )
     if context_length is not None:
         full = clip.positional_embedding.shape[0]
         if not 0 < context_length <= full:
@@ -241,8 +255,9 @@ def build_open_clip(name: str, pretrained: str | os.PathLike | None, context_len
     return clip.eval()
 
 
-def viclip_from_clip(cfg: ViCLIPConfig, name: str, pretrained: str | os.PathLike | None,
-                     *, force_quick_gelu: bool = False) -> tuple[ViCLIP, dict]:
+def viclip_from_clip(
+    cfg: ViCLIPConfig, name: str, pretrained: str | os.PathLike | None, *, force_quick_gelu: bool = False
+) -> tuple[ViCLIP, dict]:
     """A ViCLIP built from `cfg` with both towers initialised from open_clip `name`/`pretrained`.
 
     Returns the model and the report of ``init_from_open_clip``.

@@ -40,7 +40,7 @@ class ViCLIPConfig:
     kernels: str = "auto"  # auto: Triton on CUDA, torch elsewhere (viclip.kernels.dispatch)
 
     @staticmethod
-    def from_dict(d: dict) -> "ViCLIPConfig":
+    def from_dict(d: dict) -> ViCLIPConfig:
         known = {f.name for f in fields(ViCLIPConfig)}
         unknown = set(d) - known - {"name"}
         if unknown:
@@ -54,9 +54,29 @@ class ViCLIPConfig:
 
 PRESETS = {
     # OpenAI CLIP weights use QuickGELU, as ViCLIP does: hence the -quickgelu names.
-    "viclip-b16": dict(patch_size=16, vision_width=768, vision_layers=12, vision_heads=12, embed_dim=512,
-                       text_width=512, text_layers=12, text_heads=8, init="clip", clip_name="ViT-B-16-quickgelu"),
-    "viclip-l14": dict(patch_size=14, vision_width=1024, vision_layers=24, vision_heads=16, embed_dim=768,
-                       text_width=768, text_layers=12, text_heads=12, init="clip", clip_name="ViT-L-14-quickgelu",
-                       grad_checkpointing=True),
+    "viclip-b16": dict(
+        patch_size=16,
+        vision_width=768,
+        vision_layers=12,
+        vision_heads=12,
+        embed_dim=512,
+        text_width=512,
+        text_layers=12,
+        text_heads=8,
+        init="clip",
+        clip_name="ViT-B-16-quickgelu",
+    ),
+    "viclip-l14": dict(
+        patch_size=14,
+        vision_width=1024,
+        vision_layers=24,
+        vision_heads=16,
+        embed_dim=768,
+        text_width=768,
+        text_layers=12,
+        text_heads=12,
+        init="clip",
+        clip_name="ViT-L-14-quickgelu",
+        grad_checkpointing=True,
+    ),
 }

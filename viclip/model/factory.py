@@ -23,12 +23,15 @@ def initial_model(cfg: ViCLIPConfig, seed: int) -> ViCLIP:
         return model
     if cfg.init == "clip":
         if not cfg.clip_name or not cfg.clip_pretrained:
-            raise ValueError("model.init is 'clip': set model.clip_name (open_clip name) and model.clip_pretrained "
-                             "(a local weights file, or an open_clip tag where the hub is reachable)")
+            raise ValueError(
+                "model.init is 'clip': set model.clip_name (open_clip name) and model.clip_pretrained "
+                "(a local weights file, or an open_clip tag where the hub is reachable)"
+            )
         from viclip.model.clip_init import build_open_clip, init_from_open_clip
 
         report = init_from_open_clip(model, build_open_clip(cfg.clip_name, cfg.clip_pretrained))
-        log.info("initialised from %s (%s); not from CLIP: %s", cfg.clip_name, cfg.clip_pretrained,
-                 report["not_initialised"])
+        log.info(
+            "initialised from %s (%s); not from CLIP: %s", cfg.clip_name, cfg.clip_pretrained, report["not_initialised"]
+        )
         return model
     raise ValueError(f"model.init: unknown init {cfg.init!r} (known: random, clip)")

@@ -161,37 +161,45 @@ def count(cfg: ViCLIPConfig, mask_ratio: float = 0.0, name: str | None = None) -
     fwd_vision_k = embed_kept + v_body
     bwd_vision_k = embed_kept + 2 * v_body
 
-    out = {"model": name, "mask_ratio": mask_ratio, "freeze_text": cfg.freeze_text,
-           "frames": cfg.num_frames, **tok, "tokens_text": L}
+    out = {
+        "model": name,
+        "mask_ratio": mask_ratio,
+        "freeze_text": cfg.freeze_text,
+        "frames": cfg.num_frames,
+        **tok,
+        "tokens_text": L,
+    }
     out.update(params(cfg))
-    out.update({
-        "flops_patch_embed_all": embed_all,
-        "flops_patch_embed_kept": embed_kept,
-        "flops_vision_qkv": vl["qkv"],
-        "flops_vision_attn": vl["attn"],
-        "flops_vision_out_proj": vl["out_proj"],
-        "flops_vision_mlp": vl["mlp"],
-        "flops_vision_proj": v_proj,
-        "flops_text_qkv": tl["qkv"],
-        "flops_text_attn": tl["attn"],
-        "flops_text_attn_causal": cfg.text_layers * 4 * (L * (L + 1) // 2) * wt,
-        "flops_text_out_proj": tl["out_proj"],
-        "flops_text_mlp": tl["mlp"],
-        "flops_text_proj": t_proj,
-        "flops_forward_vision": fwd_vision,
-        "flops_forward_text": fwd_text,
-        "flops_backward_vision": bwd_vision,
-        "flops_backward_text": bwd_text,
-        "flops_forward_per_pair": fwd_vision + fwd_text,
-        "flops_train_step_per_pair": fwd_vision + bwd_vision + fwd_text + bwd_text,
-        "flops_recompute_vision": recompute,
-        "flops_attn_recompute_flash_vision": vl["attn"] // 2,
-        "flops_attn_recompute_flash_text": 0 if cfg.freeze_text else tl["attn"] // 2,
-        "flops_train_step_per_pair_with_recompute": fwd_vision + bwd_vision + fwd_text + bwd_text + recompute,
-        "flops_forward_vision_kept_embed": fwd_vision_k,
-        "flops_backward_vision_kept_embed": bwd_vision_k,
-        "flops_train_step_per_pair_kept_embed": fwd_vision_k + bwd_vision_k + fwd_text + bwd_text,
-    })
+    out.update(
+        {
+            "flops_patch_embed_all": embed_all,
+            "flops_patch_embed_kept": embed_kept,
+            "flops_vision_qkv": vl["qkv"],
+            "flops_vision_attn": vl["attn"],
+            "flops_vision_out_proj": vl["out_proj"],
+            "flops_vision_mlp": vl["mlp"],
+            "flops_vision_proj": v_proj,
+            "flops_text_qkv": tl["qkv"],
+            "flops_text_attn": tl["attn"],
+            "flops_text_attn_causal": cfg.text_layers * 4 * (L * (L + 1) // 2) * wt,
+            "flops_text_out_proj": tl["out_proj"],
+            "flops_text_mlp": tl["mlp"],
+            "flops_text_proj": t_proj,
+            "flops_forward_vision": fwd_vision,
+            "flops_forward_text": fwd_text,
+            "flops_backward_vision": bwd_vision,
+            "flops_backward_text": bwd_text,
+            "flops_forward_per_pair": fwd_vision + fwd_text,
+            "flops_train_step_per_pair": fwd_vision + bwd_vision + fwd_text + bwd_text,
+            "flops_recompute_vision": recompute,
+            "flops_attn_recompute_flash_vision": vl["attn"] // 2,
+            "flops_attn_recompute_flash_text": 0 if cfg.freeze_text else tl["attn"] // 2,
+            "flops_train_step_per_pair_with_recompute": fwd_vision + bwd_vision + fwd_text + bwd_text + recompute,
+            "flops_forward_vision_kept_embed": fwd_vision_k,
+            "flops_backward_vision_kept_embed": bwd_vision_k,
+            "flops_train_step_per_pair_kept_embed": fwd_vision_k + bwd_vision_k + fwd_text + bwd_text,
+        }
+    )
     return out
 
 
@@ -228,20 +236,32 @@ def format_table(rows: list[dict]) -> str:
     head = ["model", "mask"] + [c[0] for c in cols]
     lines = [head]
     for r in rows:
-        lines.append([str(r["model"]), f"{r['mask_ratio']:g}"] + [
-            str(r[k]) if scale is None else f"{r[k] / scale:.3f}" for _, k, scale in cols])
+        lines.append(
+            [str(r["model"]), f"{r['mask_ratio']:g}"]
+            + [str(r[k]) if scale is None else f"{r[k] / scale:.3f}" for _, k, scale in cols]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     fmt = lambda line: "  ".join(x.rjust(wd) for x, wd in zip(line, widths))
     r0 = rows[0]
-    text = [(f"{r0['model']}: params total {r0['params_total']:,} (vision {r0['params_vision']:,}, "
-             f"text {r0['params_text']:,}, temp 1); freeze_text={r0['freeze_text']}"),
-            (f"{unit} per clip / caption / pair (multiply-add = 2 FLOPs, matmuls only; "
-             "'kept embed': only kept patches embedded, as a fused kernel would)"),
-            fmt(head), fmt(["-" * wd for wd in widths])]
+    text = [
+        (
+            f"{r0['model']}: params total {r0['params_total']:,} (vision {r0['params_vision']:,}, "
+            f"text {r0['params_text']:,}, temp 1); freeze_text={r0['freeze_text']}"
+        ),
+        (
+            f"{unit} per clip / caption / pair (multiply-add = 2 FLOPs, matmuls only; "
+            "'kept embed': only kept patches embedded, as a fused kernel would)"
+        ),
+        fmt(head),
+        fmt(["-" * wd for wd in widths]),
+    ]
     text += [fmt(line) for line in lines[1:]]
     if any(r["flops_recompute_vision"] for r in rows):
-        text.append("grad checkpointing recomputes the vision blocks: executed train step "
-                    + ", ".join(f"{r['flops_train_step_per_pair_with_recompute'] / scale:.3f}" for r in rows) + f" {unit}")
+        text.append(
+            "grad checkpointing recomputes the vision blocks: executed train step "
+            + ", ".join(f"{r['flops_train_step_per_pair_with_recompute'] / scale:.3f}" for r in rows)
+            + f" {unit}"
+        )
     return "\n".join(text)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 
 
-def random_keep_indices(batch: int, n_tokens: int, ratio: float, generator: torch.Generator | None, device=None) -> torch.Tensor:
+def random_keep_indices(
+    batch: int, n_tokens: int, ratio: float, generator: torch.Generator | None, device=None
+) -> torch.Tensor:
     """[B, kept] indices of kept tokens, sorted ascending."""
     n_drop = int(ratio * n_tokens)
     # Drawn on the CPU whatever the device, so a seed gives the same tokens on CPU and GPU.

@@ -25,17 +25,31 @@ class ViCLIP(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.temp = nn.Parameter(torch.tensor(cfg.temp_init))
-        self.vision_encoder = VisionTransformer(cfg.image_size, cfg.patch_size, cfg.vision_width, cfg.vision_layers,
-                                                cfg.vision_heads, cfg.embed_dim, cfg.num_frames, cfg.drop_path,
-                                                cfg.kernels)
-        self.text_encoder = TextTransformer(cfg.vocab_size, cfg.context_length, cfg.text_width, cfg.text_layers,
-                                            cfg.text_heads, cfg.embed_dim)
+        self.vision_encoder = VisionTransformer(
+            cfg.image_size,
+            cfg.patch_size,
+            cfg.vision_width,
+            cfg.vision_layers,
+            cfg.vision_heads,
+            cfg.embed_dim,
+            cfg.num_frames,
+            cfg.drop_path,
+            cfg.kernels,
+        )
+        self.text_encoder = TextTransformer(
+            cfg.vocab_size, cfg.context_length, cfg.text_width, cfg.text_layers, cfg.text_heads, cfg.embed_dim
+        )
         if cfg.freeze_text:
             self.text_encoder.requires_grad_(False)
         self.vision_encoder.transformer.grad_checkpointing = cfg.grad_checkpointing
 
-    def encode_video(self, video: torch.Tensor, mask_ratio: float = 0.0, keep: torch.Tensor | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def encode_video(
+        self,
+        video: torch.Tensor,
+        mask_ratio: float = 0.0,
+        keep: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         return F.normalize(self.vision_encoder(video, mask_ratio, keep, generator), dim=-1)
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
@@ -55,6 +69,9 @@ class ViCLIP(nn.Module):
 
 def no_decay(name: str, p: nn.Parameter) -> bool:
     """Parameters ViCLIP trains without weight decay."""
-    return p.ndim < 2 or name.endswith(".bias") or name == "temp" or any(
-        k in name for k in ("positional_embedding", "class_embedding", "temporal_positional_embedding")
+    return (
+        p.ndim < 2
+        or name.endswith(".bias")
+        or name == "temp"
+        or any(k in name for k in ("positional_embedding", "class_embedding", "temporal_positional_embedding"))
     )

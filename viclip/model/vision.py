@@ -11,21 +11,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from viclip.model.blocks import Transformer, init_transformer
 from viclip.kernels import dispatch
+from viclip.model.blocks import Transformer, init_transformer
 from viclip.model.masking import random_keep_indices
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
-                 output_dim: int, num_frames: int, drop_path: float = 0.0, kernels: str = "torch"):
+    def __init__(
+        self,
+        image_size: int,
+        patch_size: int,
+        width: int,
+        layers: int,
+        heads: int,
+        output_dim: int,
+        num_frames: int,
+        drop_path: float = 0.0,
+        kernels: str = "torch",
+    ):
         super().__init__()
         self.kernels = kernels
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
         self.patch_size, self.num_frames = patch_size, num_frames
         self.grid = image_size // patch_size
-        self.conv1 = nn.Conv3d(3, width, kernel_size=(1, patch_size, patch_size), stride=(1, patch_size, patch_size), bias=False)
+        self.conv1 = nn.Conv3d(
+            3, width, kernel_size=(1, patch_size, patch_size), stride=(1, patch_size, patch_size), bias=False
+        )
         scale = width**-0.5
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(self.grid**2 + 1, width))
@@ -40,13 +52,24 @@ class VisionTransformer(nn.Module):
         """Class token [B, 1, W] and the kept patch tokens [B, K, W] (all N*T in (n t) order when keep is None)."""
         if video.ndim == 4:  # an image: one frame
             video = video.unsqueeze(1)
-        patches = dispatch.patch_embed(video, keep, self.conv1.weight, self.positional_embedding[1:],
-                                       self.temporal_positional_embedding, self.kernels)
+        patches = dispatch.patch_embed(
+            video,
+            keep,
+            self.conv1.weight,
+            self.positional_embedding[1:],
+            self.temporal_positional_embedding,
+            self.kernels,
+        )
         cls = (self.class_embedding + self.positional_embedding[0]).to(patches.dtype)
         return cls.expand(patches.shape[0], 1, -1), patches
 
-    def forward(self, video: torch.Tensor, mask_ratio: float = 0.0, keep: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        video: torch.Tensor,
+        mask_ratio: float = 0.0,
+        keep: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """video: [B, T, 3, H, W] (or [B, 3, H, W]) -> [B, output_dim].
 
         The caller chooses masking: `mask_ratio` draws kept tokens from

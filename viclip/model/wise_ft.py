@@ -18,7 +18,9 @@ import torch
 KEEP_TRAINED = ("vision_encoder.temporal_positional_embedding",)
 
 
-def interpolate(init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+def interpolate(
+    init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
     """alpha * trained + (1 - alpha) * init; alpha = 1 gives the trained weights, 0 the init."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"WiSE-FT alpha must be in [0, 1], got {alpha}")

@@ -9,8 +9,8 @@ ablation of its own for an arm that changes something else.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 SCHEDULE = {"epochs", "tune_epochs", "match_compute"}
@@ -27,8 +27,7 @@ class Ablation:
     arms: tuple[str, ...]  # compared with the baseline, in config order
 
 
-def ablations(arms: Mapping[str, dict], baseline: str,
-              explicit: Mapping[str, dict] | None = None) -> list[Ablation]:
+def ablations(arms: Mapping[str, dict], baseline: str, explicit: Mapping[str, dict] | None = None) -> list[Ablation]:
     """The ablations of a config, explicit if given, else derived.
 
     Raises ValueError naming the config key (``report.ablations.<name>...``)
@@ -71,6 +70,7 @@ def derive(arms: Mapping[str, dict], baseline: str) -> list[Ablation]:
         else:  # changes something else (or nothing): a comparison of its own
             name = arm if arm not in DERIVED else f"{arm}-arm"
         groups.setdefault(name, []).append(arm)
-    return [Ablation(name, DERIVED[name] if name in DERIVED else str(arms[members[0]].get("label", name)),
-                     tuple(members))
-            for name, members in groups.items()]
+    return [
+        Ablation(name, DERIVED[name] if name in DERIVED else str(arms[members[0]].get("label", name)), tuple(members))
+        for name, members in groups.items()
+    ]

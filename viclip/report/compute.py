@@ -41,15 +41,29 @@ def measured_seconds(log_path: str | Path) -> float:
         raise ValueError(f"{log_path}: last line has no 'seconds' field") from exc
 
 
-def compute_table(arms: list[str], baseline: str, model: dict, train: dict[str, dict], mask: dict[str, float],
-                  n_clips: int, logs: dict[str, list[str]]) -> pd.DataFrame:
+def compute_table(
+    arms: list[str],
+    baseline: str,
+    model: dict,
+    train: dict[str, dict],
+    mask: dict[str, float],
+    n_clips: int,
+    logs: dict[str, list[str]],
+) -> pd.DataFrame:
     """One row per arm: analytic PFLOPs, measured seconds (mean, std over seeds), both relative to the baseline."""
     rows = []
     for arm in arms:
         secs = np.array([measured_seconds(p) for p in logs[arm]])
-        rows.append({"arm": arm, "mask_ratio": mask[arm], "flops": pretraining_flops(model, train[arm], mask[arm], n_clips),
-                     "seconds_mean": secs.mean(), "seconds_std": secs.std(ddof=1) if len(secs) > 1 else float("nan"),
-                     "n_seeds": len(secs)})
+        rows.append(
+            {
+                "arm": arm,
+                "mask_ratio": mask[arm],
+                "flops": pretraining_flops(model, train[arm], mask[arm], n_clips),
+                "seconds_mean": secs.mean(),
+                "seconds_std": secs.std(ddof=1) if len(secs) > 1 else float("nan"),
+                "n_seeds": len(secs),
+            }
+        )
     df = pd.DataFrame(rows)
     base = df.set_index("arm").loc[baseline]
     df["flops_vs_baseline"] = df["flops"] / base["flops"]
@@ -71,7 +85,9 @@ def render_compute(df: pd.DataFrame, labels: dict[str, str]) -> str:
     ]
     for r in df.itertuples():
         std = "" if np.isnan(r.seconds_std) else f"$\\pm${r.seconds_std:.1f}"
-        out.append(f"{latex_escape(labels.get(r.arm, r.arm))} & {r.mask_ratio:g} & {r.flops / scale:.3g} & "
-                   f"{r.flops_vs_baseline:.2f} & {r.seconds_mean:.1f}{std} & {r.seconds_vs_baseline:.2f} \\\\")
+        out.append(
+            f"{latex_escape(labels.get(r.arm, r.arm))} & {r.mask_ratio:g} & {r.flops / scale:.3g} & "
+            f"{r.flops_vs_baseline:.2f} & {r.seconds_mean:.1f}{std} & {r.seconds_vs_baseline:.2f} \\\\"
+        )
     out += ["\\bottomrule", "\\end{tabular}%", "}"]
     return "\n".join(out)

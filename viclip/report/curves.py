@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,8 +46,12 @@ def read_log(path: str | os.PathLike) -> pd.DataFrame:
             if key not in rec:
                 raise ValueError(f"{path}:{n}: missing field '{key}'")
         try:
-            row = {"stage": str(rec["stage"]), "epoch": int(rec["epoch"]),
-                   "loss": float(rec["loss"]), "lr": float(rec["lr"])}
+            row = {
+                "stage": str(rec["stage"]),
+                "epoch": int(rec["epoch"]),
+                "loss": float(rec["loss"]),
+                "lr": float(rec["lr"]),
+            }
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}:{n}: bad value ({err})") from err
         rows.pop((row["stage"], row["epoch"]), None)  # re-insert: keeps stage order by last write
@@ -92,12 +96,23 @@ def curves_figure(
         for ax, field in ((ax_loss, "loss"), (ax_lr, "lr")):
             for i, run in enumerate(runs):
                 label = None if several or i else arm_labels.get(arm, arm)
-                ax.plot(run["x"], run[field], color=colour, linewidth=0.8 if several else 1.6,
-                        alpha=0.45 if several else 1.0, label=label)
+                ax.plot(
+                    run["x"],
+                    run[field],
+                    color=colour,
+                    linewidth=0.8 if several else 1.6,
+                    alpha=0.45 if several else 1.0,
+                    label=label,
+                )
             if several:
                 mean = _mean_over_seeds(runs, field)
-                ax.plot(mean.index, mean.values, color=colour, linewidth=2.0,
-                        label=f"{arm_labels.get(arm, arm)} (mean of {len(runs)} seeds)")
+                ax.plot(
+                    mean.index,
+                    mean.values,
+                    color=colour,
+                    linewidth=2.0,
+                    label=f"{arm_labels.get(arm, arm)} (mean of {len(runs)} seeds)",
+                )
             tune = runs[0].loc[runs[0]["stage"] == "tune", "x"]
             if len(tune):
                 ax.axvline(float(tune.iloc[0]) - 0.5, color=colour, linewidth=0.8, linestyle=":")

@@ -57,8 +57,7 @@ def delta_figure(
     """
     cols = columns()
     others = [a for a in arms if a != baseline]
-    lookup = {(str(r["arm"]), f"{r['benchmark']}/{r['protocol']}/{r['metric']}"): r
-              for r in summary.to_dict("records")}
+    lookup = {(str(r["arm"]), f"{r['benchmark']}/{r['protocol']}/{r['metric']}"): r for r in summary.to_dict("records")}
 
     # x position per column, with a gap between groups so blocks read apart.
     x, group_spans, pos = [], [], 0.0
@@ -90,13 +89,18 @@ def delta_figure(
         # Clip float noise: a point interval can come out as -1e-15, which matplotlib rejects.
         yerr = np.clip(np.vstack([delta - lo, hi - delta]), 0.0, None)
         offset = (k - (len(others) - 1) / 2) * width
-        ax.bar(x + offset, delta, width, label=arm_labels.get(arm, arm),
-               color=palette[k % len(palette)], yerr=yerr,
-               error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "0.25"})
+        ax.bar(
+            x + offset,
+            delta,
+            width,
+            label=arm_labels.get(arm, arm),
+            color=palette[k % len(palette)],
+            yerr=yerr,
+            error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "0.25"},
+        )
 
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, [tick_label(c) for c in cols], rotation=60, ha="right",
-                  rotation_mode="anchor", fontsize=8.5)
+    ax.set_xticks(x, [tick_label(c) for c in cols], rotation=60, ha="right", rotation_mode="anchor", fontsize=8.5)
     ax.set_xlim(x[0] - 0.7, x[-1] + 0.7)
     ax.set_ylabel(f"Δ vs {arm_labels.get(baseline, baseline)} (percentage points)")
     ax.grid(axis="y", linewidth=0.4, alpha=0.5)
@@ -106,13 +110,23 @@ def delta_figure(
     for i, (name, first, last) in enumerate(group_spans):
         if i:
             ax.axvline(first - (GROUP_GAP + 1) / 2, color="0.6", linewidth=0.8, linestyle="--")
-        ax.text((first + last) / 2, 1.01, name, transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=9.5, fontweight="bold")
+        ax.text(
+            (first + last) / 2,
+            1.01,
+            name,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=9.5,
+            fontweight="bold",
+        )
 
     what = "Difference to the baseline per metric (mean over seeds, 95% t-interval)"
     title = f"{title}: {what[0].lower()}{what[1:]}" if title else what
     if synthetic:
-        title += "\nSynthetic stand-ins: benchmark slots rendered by the embedded synthetic world, not the real datasets"
+        title += (
+            "\nSynthetic stand-ins: benchmark slots rendered by the embedded synthetic world, not the real datasets"
+        )
     ax.set_title(title, fontsize=11, pad=22)
     if others:
         # Outside the axes: inside, it would hide bars or whiskers of some column.

@@ -73,8 +73,14 @@ def render_html(
     return "\n".join(parts) + "\n"
 
 
-def _caption(summary: pd.DataFrame, arms: list[str], baseline: str, label: dict[str, str],
-             synthetic: bool, reference: Published | None) -> str:
+def _caption(
+    summary: pd.DataFrame,
+    arms: list[str],
+    baseline: str,
+    label: dict[str, str],
+    synthetic: bool,
+    reference: Published | None,
+) -> str:
     seeds, how, single = describe_seeds(summary, arms)
     text = f"Numbers are percentages, mean ± std over {seeds}. Δ is the difference to the baseline ({label[baseline]})"
     if how:
@@ -83,17 +89,29 @@ def _caption(summary: pd.DataFrame, arms: list[str], baseline: str, label: dict[
         text += "; no interval where an arm has a single seed"
     text += ". Bold: best mean per column."
     if reference is not None:
-        text += (f" Italic reference rows: {citation(reference)}; blank where the sources report none. "
-                 "They are not runs of this workflow" + "".join(f"; {n}" for n in reference.notes) + ".")
+        text += (
+            f" Italic reference rows: {citation(reference)}; blank where the sources report none. "
+            "They are not runs of this workflow" + "".join(f"; {n}" for n in reference.notes) + "."
+        )
     if synthetic:
-        text += (f" {DAGGER}Synthetic stand-ins: every benchmark slot is rendered by the embedded synthetic "
-                 "world, not the real dataset of that name, so the numbers are not comparable to published "
-                 "results on the real benchmarks.")
+        text += (
+            f" {DAGGER}Synthetic stand-ins: every benchmark slot is rendered by the embedded synthetic "
+            "world, not the real dataset of that name, so the numbers are not comparable to published "
+            "results on the real benchmarks."
+        )
     return text
 
 
-def _group_table(group: str, cols: list[Column], cells: dict, arms: list[str], baseline: str,
-                 label: dict[str, str], synthetic: bool, reference: Published | None) -> str:
+def _group_table(
+    group: str,
+    cols: list[Column],
+    cells: dict,
+    arms: list[str],
+    baseline: str,
+    label: dict[str, str],
+    synthetic: bool,
+    reference: Published | None,
+) -> str:
     esc = html.escape
     mark = DAGGER if synthetic else ""
     spans: list[tuple[str, int]] = []  # (benchmark, number of adjacent columns)
@@ -104,10 +122,12 @@ def _group_table(group: str, cols: list[Column], cells: dict, arms: list[str], b
             spans.append((col.benchmark, 1))
     head1 = "".join(f'<th colspan="{n}">{esc(DISPLAY[b])}{mark}</th>' for b, n in spans)
     head2 = "".join(f"<th>{esc(c.label)}</th>" for c in cols)
-    rows = [f'<table class="ablation" data-group="{esc(group)}">',
-            f"<caption>{esc(group)}</caption>",
-            f'<thead><tr><th rowspan="2"></th>{head1}</tr><tr>{head2}</tr></thead>',
-            "<tbody>"]
+    rows = [
+        f'<table class="ablation" data-group="{esc(group)}">',
+        f"<caption>{esc(group)}</caption>",
+        f'<thead><tr><th rowspan="2"></th>{head1}</tr><tr>{head2}</tr></thead>',
+        "<tbody>",
+    ]
     best = _best_means(cells, cols, arms)
     for arm in arms:
         tds = []
@@ -138,14 +158,22 @@ def _delta(row: dict) -> str:
 
 def _compute_table(df: pd.DataFrame, label: dict[str, str]) -> str:
     scale, unit = next((s, u) for s, u in UNITS if df["flops"].max() >= s)
-    head = (f"<thead><tr><th></th><th>mask ratio</th><th>{unit}</th><th>× baseline</th>"
-            "<th>seconds</th><th>× baseline</th></tr></thead>")
-    rows = ['<table class="compute">', "<caption>Pretraining cost (analytic FLOPs, measured seconds)</caption>",
-            head, "<tbody>"]
+    head = (
+        f"<thead><tr><th></th><th>mask ratio</th><th>{unit}</th><th>× baseline</th>"
+        "<th>seconds</th><th>× baseline</th></tr></thead>"
+    )
+    rows = [
+        '<table class="compute">',
+        "<caption>Pretraining cost (analytic FLOPs, measured seconds)</caption>",
+        head,
+        "<tbody>",
+    ]
     for r in df.itertuples():
         secs = f"{r.seconds_mean:.1f}" + ("" if math.isnan(r.seconds_std) else f" ± {r.seconds_std:.1f}")
-        rows.append(f'<tr data-arm="{html.escape(r.arm)}"><th>{html.escape(label.get(r.arm, r.arm))}</th>'
-                    f"<td>{r.mask_ratio:g}</td><td>{r.flops / scale:.3g}</td><td>{r.flops_vs_baseline:.2f}</td>"
-                    f"<td>{secs}</td><td>{r.seconds_vs_baseline:.2f}</td></tr>")
+        rows.append(
+            f'<tr data-arm="{html.escape(r.arm)}"><th>{html.escape(label.get(r.arm, r.arm))}</th>'
+            f"<td>{r.mask_ratio:g}</td><td>{r.flops / scale:.3g}</td><td>{r.flops_vs_baseline:.2f}</td>"
+            f"<td>{secs}</td><td>{r.seconds_vs_baseline:.2f}</td></tr>"
+        )
     rows += ["</tbody>", "</table>"]
     return "\n".join(rows)

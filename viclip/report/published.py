@@ -15,9 +15,9 @@ renders as a blank cell: nothing here is estimated or derived.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from viclip.eval.catalog import columns
 
@@ -69,16 +69,35 @@ VICLIP_L14 = Published(
     model="viclip-l14",
     display="ViCLIP-L/14",
     data="InternVid-10M-FLT",
-    values=MappingProxyType({
-        **_keyed(ZS_CLS, {"k400": (64.80, 75.70), "k600": (62.20, 73.53), "k700": (54.30, 66.38)}),
-        **_keyed(ZS_RET, {"msrvtt": (42.4, 41.3), "lsmdc": (20.1, 16.9), "didemo": (18.4, 27.9),
-                          "msvd": (49.1, 75.1), "anet": (15.1, 24.0)}),
-        **_keyed(FT_CLS, {"k400": (86.8, 97.5), "ssv2": (71.2, 93.2)}),
-        **_keyed(FT_RET, {"msrvtt": (52.5, 51.8), "lsmdc": (33.0, 32.5), "didemo": (49.4, 50.2),
-                          "msvd": (77.2, 79.0), "anet": (49.8, 48.1)}),
-    }),
-    sources=MappingProxyType({ZS_CLS: "paper Tab. 3", ZS_RET: "paper Tab. 5",
-                              FT_CLS: "paper Tab. 4", FT_RET: "paper Tab. 6"}),
+    values=MappingProxyType(
+        {
+            **_keyed(ZS_CLS, {"k400": (64.80, 75.70), "k600": (62.20, 73.53), "k700": (54.30, 66.38)}),
+            **_keyed(
+                ZS_RET,
+                {
+                    "msrvtt": (42.4, 41.3),
+                    "lsmdc": (20.1, 16.9),
+                    "didemo": (18.4, 27.9),
+                    "msvd": (49.1, 75.1),
+                    "anet": (15.1, 24.0),
+                },
+            ),
+            **_keyed(FT_CLS, {"k400": (86.8, 97.5), "ssv2": (71.2, 93.2)}),
+            **_keyed(
+                FT_RET,
+                {
+                    "msrvtt": (52.5, 51.8),
+                    "lsmdc": (33.0, 32.5),
+                    "didemo": (49.4, 50.2),
+                    "msvd": (77.2, 79.0),
+                    "anet": (49.8, 48.1),
+                },
+            ),
+        }
+    ),
+    sources=MappingProxyType(
+        {ZS_CLS: "paper Tab. 3", ZS_RET: "paper Tab. 5", FT_CLS: "paper Tab. 4", FT_RET: "paper Tab. 6"}
+    ),
     notes=("the paper's fine-tuned retrieval uses 12 frames and re-ranks with a matching head (VTC + VTM)",),
 )
 
@@ -89,13 +108,16 @@ VICLIP_B16 = Published(
     model="viclip-b16",
     display="ViCLIP-B/16",
     data="InternVid-10M-FLT",
-    values=MappingProxyType({
-        **_keyed(ZS_CLS, {"k400": (58.52, 71.11), "k600": (55.37, 68.27), "k700": (47.09, 59.98)}),
-        **_keyed(ZS_RET, {"msrvtt": (38.6, 38.5)}),
-        **_keyed(FT_RET, {"msrvtt": (49.0, 49.2)}),
-    }),
-    sources=MappingProxyType({ZS_CLS: "README Tab. 1, paper Tab. 11", ZS_RET: "paper Tab. 11",
-                              FT_RET: "paper Tab. 11"}),
+    values=MappingProxyType(
+        {
+            **_keyed(ZS_CLS, {"k400": (58.52, 71.11), "k600": (55.37, 68.27), "k700": (47.09, 59.98)}),
+            **_keyed(ZS_RET, {"msrvtt": (38.6, 38.5)}),
+            **_keyed(FT_RET, {"msrvtt": (49.0, 49.2)}),
+        }
+    ),
+    sources=MappingProxyType(
+        {ZS_CLS: "README Tab. 1, paper Tab. 11", ZS_RET: "paper Tab. 11", FT_RET: "paper Tab. 11"}
+    ),
     notes=("the paper's fine-tuned retrieval uses 12 frames and re-ranks with a matching head (VTC + VTM)",),
 )
 
@@ -117,5 +139,7 @@ def citation(ref: Published) -> str:
     """One sentence naming the model, its data and the full sources."""
     used = {s for s in ref.sources.values()}
     docs = [PAPER] + ([README] if any("README" in s for s in used) else [])
-    return (f"{ref.display} trained on {ref.data} as published in the {' and the '.join(docs)}, "
-            "the source table named in each row")
+    return (
+        f"{ref.display} trained on {ref.data} as published in the {' and the '.join(docs)}, "
+        "the source table named in each row"
+    )

@@ -8,8 +8,8 @@ Seeds are the unit of replication, so spreads are sample standard deviations
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -38,9 +38,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(x)), std
 
 
-def paired_difference(
-    arm: Sequence[float], base: Sequence[float], level: float = 0.95
-) -> Difference:
+def paired_difference(arm: Sequence[float], base: Sequence[float], level: float = 0.95) -> Difference:
     """Mean of per-seed differences arm[i] - base[i] with a Student-t interval."""
     d = np.asarray(arm, dtype=float) - np.asarray(base, dtype=float)
     delta = float(np.mean(d))
@@ -50,9 +48,7 @@ def paired_difference(
     return Difference(delta, delta - half, delta + half, PAIRED)
 
 
-def welch_difference(
-    arm: Sequence[float], base: Sequence[float], level: float = 0.95
-) -> Difference:
+def welch_difference(arm: Sequence[float], base: Sequence[float], level: float = 0.95) -> Difference:
     """Difference of means with a Welch (unequal-variance) t-interval."""
     a = np.asarray(arm, dtype=float)
     b = np.asarray(base, dtype=float)
@@ -69,9 +65,7 @@ def welch_difference(
     return Difference(delta, delta - half, delta + half, WELCH)
 
 
-def difference(
-    arm: Mapping[int, float], base: Mapping[int, float], level: float = 0.95
-) -> Difference:
+def difference(arm: Mapping[int, float], base: Mapping[int, float], level: float = 0.95) -> Difference:
     """Arm minus baseline, given seed -> value maps.
 
     Paired by seed when both arms ran exactly the same seeds (seed-level noise

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -22,8 +22,19 @@ from viclip.report.published import Published, citation
 
 REQUIRED_FIELDS = ("arm", "seed", "benchmark", "protocol", "metrics")
 SUMMARY_COLUMNS = [
-    "arm", "group", "benchmark", "protocol", "metric", "label",
-    "n_seeds", "mean", "std", "delta", "ci_low", "ci_high", "ci_method",
+    "arm",
+    "group",
+    "benchmark",
+    "protocol",
+    "metric",
+    "label",
+    "n_seeds",
+    "mean",
+    "std",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "ci_method",
 ]
 SYNTHETIC_MARK = r"$^\dagger$"
 
@@ -94,16 +105,24 @@ def summarise(records: Sequence[dict], arms: list[str], baseline: str) -> pd.Dat
             by_seed = {seed: keyed[col.key] for seed, keyed in values[arm].items()}
             mean, std = stats.mean_std(list(by_seed.values()))
             row = {
-                "arm": arm, "group": col.group, "benchmark": col.benchmark,
-                "protocol": col.protocol, "metric": col.metric, "label": col.label,
-                "n_seeds": len(by_seed), "mean": mean, "std": std,
-                "delta": math.nan, "ci_low": math.nan, "ci_high": math.nan, "ci_method": "",
+                "arm": arm,
+                "group": col.group,
+                "benchmark": col.benchmark,
+                "protocol": col.protocol,
+                "metric": col.metric,
+                "label": col.label,
+                "n_seeds": len(by_seed),
+                "mean": mean,
+                "std": std,
+                "delta": math.nan,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "ci_method": "",
             }
             if arm != baseline:
                 base = {seed: keyed[col.key] for seed, keyed in values[baseline].items()}
                 diff = stats.difference(by_seed, base)
-                row.update(delta=diff.delta, ci_low=diff.ci_low, ci_high=diff.ci_high,
-                           ci_method=diff.method)
+                row.update(delta=diff.delta, ci_low=diff.ci_low, ci_high=diff.ci_high, ci_method=diff.method)
             rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -118,7 +137,8 @@ def _index_values(records: Sequence[dict], arms: list[str]) -> dict[str, dict[in
         if rid in by_run:
             raise ValueError(
                 f"duplicate record for arm '{rid[0]}' seed {rid[1]} {rid[2]}-{rid[3]}: "
-                f"{by_run[rid].get('_source', '?')} and {rec.get('_source', '?')}")
+                f"{by_run[rid].get('_source', '?')} and {rec.get('_source', '?')}"
+            )
         by_run[rid] = rec
 
     values: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in arms}
@@ -198,8 +218,16 @@ def render_latex(
 def latex_escape(text: str) -> str:
     """Escape LaTeX special characters so a plain-text label typesets verbatim."""
     repl = {
-        "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
     }
     return "".join(repl.get(ch, ch) for ch in text)
 
@@ -231,8 +259,14 @@ def describe_seeds(summary: pd.DataFrame, arms: list[str]) -> tuple[str, str, bo
     return seeds, how, stats.NO_CI in methods
 
 
-def _caption(summary: pd.DataFrame, arms: list[str], baseline: str,
-             label: dict[str, str], synthetic: bool, reference: Published | None = None) -> str:
+def _caption(
+    summary: pd.DataFrame,
+    arms: list[str],
+    baseline: str,
+    label: dict[str, str],
+    synthetic: bool,
+    reference: Published | None = None,
+) -> str:
     seeds, how, single = describe_seeds(summary, arms)
     text = (
         "Ablation results. Numbers are percentages, mean $\\pm$ std over "
@@ -246,7 +280,8 @@ def _caption(summary: pd.DataFrame, arms: list[str], baseline: str,
         text += (
             f" Italic reference rows: {latex_escape(citation(reference))}; "
             "-- where the sources report none. They are not runs of this workflow"
-            + "".join(f"; {latex_escape(n)}" for n in reference.notes) + "."
+            + "".join(f"; {latex_escape(n)}" for n in reference.notes)
+            + "."
         )
     if synthetic:
         text += (
@@ -257,9 +292,16 @@ def _caption(summary: pd.DataFrame, arms: list[str], baseline: str,
     return f"\\caption{{{text}}}"
 
 
-def _group_block(group: str, cols: list[Column], cells: dict, arms: list[str],
-                 baseline: str, label: dict[str, str], synthetic: bool,
-                 reference: Published | None = None) -> str:
+def _group_block(
+    group: str,
+    cols: list[Column],
+    cells: dict,
+    arms: list[str],
+    baseline: str,
+    label: dict[str, str],
+    synthetic: bool,
+    reference: Published | None = None,
+) -> str:
     n = len(cols)
     mark = SYNTHETIC_MARK if synthetic else ""
     # Benchmarks span their adjacent metric columns, in catalog order.
@@ -270,8 +312,8 @@ def _group_block(group: str, cols: list[Column], cells: dict, arms: list[str],
         else:
             spans.append((col.benchmark, j, j))
     head1 = " & ".join(
-        [f"\\textit{{{group}}}"]
-        + [f"\\multicolumn{{{b - a + 1}}}{{c}}{{{DISPLAY[bm]}{mark}}}" for bm, a, b in spans])
+        [f"\\textit{{{group}}}"] + [f"\\multicolumn{{{b - a + 1}}}{{c}}{{{DISPLAY[bm]}{mark}}}" for bm, a, b in spans]
+    )
     rules = " ".join(f"\\cmidrule(lr){{{a}-{b}}}" for _, a, b in spans)
     head2 = " & ".join([""] + [c.label for c in cols])
 
@@ -293,23 +335,29 @@ def _group_block(group: str, cols: list[Column], cells: dict, arms: list[str],
     if reference is not None and group in reference.groups():
         shown = [reference_cell(reference, col) for col in cols]
         body.append("\\midrule")
-        body.append(" & ".join([f"\\textit{{{latex_escape(reference.label(group))}}}"]
-                               + [f"\\textit{{{v}}}" if v else "--" for v in shown]) + " \\\\")
+        body.append(
+            " & ".join(
+                [f"\\textit{{{latex_escape(reference.label(group))}}}"]
+                + [f"\\textit{{{v}}}" if v else "--" for v in shown]
+            )
+            + " \\\\"
+        )
 
-    tabular = "\n".join([
-        f"\\begin{{tabular}}{{l{'c' * n}}}",
-        "\\toprule",
-        head1 + " \\\\",
-        rules,
-        head2 + " \\\\",
-        "\\midrule",
-        *body,
-        "\\bottomrule",
-        "\\end{tabular}",
-    ])
+    tabular = "\n".join(
+        [
+            f"\\begin{{tabular}}{{l{'c' * n}}}",
+            "\\toprule",
+            head1 + " \\\\",
+            rules,
+            head2 + " \\\\",
+            "\\midrule",
+            *body,
+            "\\bottomrule",
+            "\\end{tabular}",
+        ]
+    )
     # Shrink-only: a narrow block (4 columns) must not be blown up to full width.
-    return (f"% {group}\n\\resizebox{{\\ifdim\\width>\\textwidth\\textwidth\\else\\width\\fi}}{{!}}{{%\n"
-            f"{tabular}%\n}}")
+    return f"% {group}\n\\resizebox{{\\ifdim\\width>\\textwidth\\textwidth\\else\\width\\fi}}{{!}}{{%\n{tabular}%\n}}"
 
 
 def reference_cell(reference: Published, col: Column) -> str:
@@ -364,8 +412,7 @@ def _isnan(x: object) -> bool:
 # --------------------------------------------------------------------------- output
 
 
-def write_outputs(summary: pd.DataFrame, tex: str, csv_path: str | os.PathLike,
-                  tex_path: str | os.PathLike) -> None:
+def write_outputs(summary: pd.DataFrame, tex: str, csv_path: str | os.PathLike, tex_path: str | os.PathLike) -> None:
     """Write the long-format summary CSV and the LaTeX fragment, each atomically."""
     with atomic_path(csv_path) as tmp:
         summary.to_csv(tmp, index=False)

@@ -15,7 +15,7 @@ The cost block of the table reports the FLOPs the runs actually spent.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from viclip.model.config import ViCLIPConfig
 from viclip.model.flops import count
@@ -27,8 +27,9 @@ def _per_pair(model: Mapping, mask_ratio: float) -> float:
     return count(ViCLIPConfig.from_dict(dict(model)), mask_ratio)["flops_train_step_per_pair"]
 
 
-def matched_epochs(model: Mapping, reference: Mapping, reference_mask: float, tune_epochs: float,
-                   mask_ratio: float) -> float:
+def matched_epochs(
+    model: Mapping, reference: Mapping, reference_mask: float, tune_epochs: float, mask_ratio: float
+) -> float:
     """First-stage epochs at `mask_ratio` (tuning `tune_epochs`, unmasked) whose FLOPs per clip equal the
     reference schedule's (`epochs` at `reference_mask`, then its own `tune_epochs` unmasked)."""
     unmasked = _per_pair(model, 0.0)
@@ -58,8 +59,10 @@ def arm_schedule(name: str, arms: Mapping[str, Mapping], pretrain: Mapping, mode
     reference = {**shared, **{k: arms[ref_name][k] for k in OWN_SCHEDULE if k in arms[ref_name]}}
     epochs = matched_epochs(model, reference, arms[ref_name]["mask_ratio"], out["tune_epochs"], arm["mask_ratio"])
     if epochs <= 0:
-        raise ValueError(f"{where}: {ref_name!r} spends fewer FLOPs than this arm's tuning stage alone "
-                         f"(first-stage epochs would be {epochs})")
+        raise ValueError(
+            f"{where}: {ref_name!r} spends fewer FLOPs than this arm's tuning stage alone "
+            f"(first-stage epochs would be {epochs})"
+        )
     out["epochs"] = epochs
     # the warmup shrinks with the run, so it stays the same share of the schedule as in the reference
     scale = epochs / reference["epochs"]

@@ -43,8 +43,14 @@ class Captions:
         return h.hexdigest()
 
 
-def load_corpus(frames_path: str | Path, index_path: str | Path, captions_path: str | Path, cfg: ViCLIPConfig,
-                augment: bool, flip: bool) -> tuple[ClipSampler, Captions]:
+def load_corpus(
+    frames_path: str | Path,
+    index_path: str | Path,
+    captions_path: str | Path,
+    cfg: ViCLIPConfig,
+    augment: bool,
+    flip: bool,
+) -> tuple[ClipSampler, Captions]:
     """Sampler over the clips that have both frames and a caption, and their captions (same order)."""
     index = pd.read_parquet(index_path)
     if "n_frames" not in index.columns:
@@ -53,16 +59,25 @@ def load_corpus(frames_path: str | Path, index_path: str | Path, captions_path: 
     frames = np.load(frames_path, mmap_mode="r")
     if len(frames) != len(index):
         raise ValueError(f"{frames_path}: {len(frames)} clips, but {index_path} lists {len(index)}")
-    sampler = ClipSampler(np.ascontiguousarray(frames[rows]), index["n_frames"].to_numpy()[rows], cfg.num_frames,
-                          cfg.image_size, augment, flip)
+    sampler = ClipSampler(
+        np.ascontiguousarray(frames[rows]),
+        index["n_frames"].to_numpy()[rows],
+        cfg.num_frames,
+        cfg.image_size,
+        augment,
+        flip,
+    )
     return sampler, Captions(captions["caption"].tolist(), tokenizer_for(cfg))
 
 
 def _captioned(table: pd.DataFrame, table_path, captions_path) -> tuple[np.ndarray, pd.DataFrame]:
     """Rows of `table` that have a caption, and the captions in the same order."""
     captions = pd.read_parquet(captions_path)
-    for column, path, t in (("clip_id", table_path, table), ("clip_id", captions_path, captions),
-                            ("caption", captions_path, captions)):
+    for column, path, t in (
+        ("clip_id", table_path, table),
+        ("clip_id", captions_path, captions),
+        ("caption", captions_path, captions),
+    ):
         if column not in t.columns:
             raise ValueError(f"{path}: missing column '{column}'")
     pos = pd.Series(np.arange(len(table)), index=table["clip_id"])
@@ -72,8 +87,15 @@ def _captioned(table: pd.DataFrame, table_path, captions_path) -> tuple[np.ndarr
     return pos.loc[captions["clip_id"]].to_numpy(), captions
 
 
-def load_video_corpus(manifest_path: str | Path, captions_path: str | Path, cfg: ViCLIPConfig, augment: bool,
-                      flip: bool, ledger: str | Path | None = None, seed: int = 0):
+def load_video_corpus(
+    manifest_path: str | Path,
+    captions_path: str | Path,
+    cfg: ViCLIPConfig,
+    augment: bool,
+    flip: bool,
+    ledger: str | Path | None = None,
+    seed: int = 0,
+):
     """A file-backed source over a download manifest's clips (paths relative to its folder), and their captions.
 
     The clips are already cut to their InternVid timestamps, so the whole file
@@ -86,6 +108,13 @@ def load_video_corpus(manifest_path: str | Path, captions_path: str | Path, cfg:
         raise ValueError(f"{manifest_path}: missing column 'path'")
     rows, captions = _captioned(manifest, manifest_path, captions_path)
     root = Path(manifest_path).parent
-    source = VideoClipSource([root / p for p in manifest["path"].to_numpy()[rows]], cfg.num_frames, cfg.image_size,
-                             augment=augment, flip=flip, ledger=ledger, seed=seed)
+    source = VideoClipSource(
+        [root / p for p in manifest["path"].to_numpy()[rows]],
+        cfg.num_frames,
+        cfg.image_size,
+        augment=augment,
+        flip=flip,
+        ledger=ledger,
+        seed=seed,
+    )
     return source, Captions(captions["caption"].tolist(), tokenizer_for(cfg))

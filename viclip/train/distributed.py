@@ -62,9 +62,13 @@ def from_env(timeout_min: float = 30.0) -> Dist:
         torch.cuda.set_device(dev)
     if world > 1 and not tdist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        tdist.init_process_group(backend, rank=rank, world_size=world,
-                                 timeout=datetime.timedelta(minutes=timeout_min),
-                                 device_id=dev if dev.type == "cuda" else None)
+        tdist.init_process_group(
+            backend,
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(minutes=timeout_min),
+            device_id=dev if dev.type == "cuda" else None,
+        )
     return Dist(rank, world, local_rank, dev)
 
 

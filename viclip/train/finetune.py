@@ -68,9 +68,18 @@ def weights_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, out_dir: str | Path,
-             log_path: str | Path, execution: dict | None = None, dist: Dist | None = None,
-             keep_resume: bool = False) -> tuple[nn.Module, dict, dict]:
+def finetune(
+    model: ViCLIP,
+    tokenizer,
+    bench: Benchmark,
+    cfg: dict,
+    seed: int,
+    out_dir: str | Path,
+    log_path: str | Path,
+    execution: dict | None = None,
+    dist: Dist | None = None,
+    keep_resume: bool = False,
+) -> tuple[nn.Module, dict, dict]:
     """Train on bench.splits["train"]; return (trained module, test metrics, details).
 
     The module is the classifier for classification, the model for retrieval;
@@ -82,8 +91,9 @@ def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, o
     train = {k: v for k, v in cfg.items() if k not in NOT_TRAINING}
     split = bench.splits.get("train")
     if split is None:
-        raise ValueError(f"benchmark {bench.name}: no decoded train split to fine-tune on "
-                         f"(splits: {sorted(bench.splits)})")
+        raise ValueError(
+            f"benchmark {bench.name}: no decoded train split to fine-tune on (splits: {sorted(bench.splits)})"
+        )
     n = len(split.sampler)
     bs = min(train["batch_size"], n)
     steps = (n // bs,) * train["epochs"]
@@ -93,30 +103,61 @@ def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, o
     mc = model.cfg
     if classification:
         prompt_emb = embed_texts(model, tokenizer, prompts(bench.meta["classes"], bench.meta["templates"]))
-        class_emb = F.normalize(prompt_emb.view(len(bench.meta["classes"]), len(bench.meta["templates"]), -1).mean(1),
-                                dim=-1)
+        class_emb = F.normalize(
+            prompt_emb.view(len(bench.meta["classes"]), len(bench.meta["templates"]), -1).mean(1), dim=-1
+        )
         task = ClassificationTask(Classifier(model, class_emb), split, bs, seed, steps)
         flops = count(mc, 0.0)
-        tokens, per_clip = vision_tokens(mc, 0.0)["tokens_vision"], flops["flops_forward_vision"] + flops[
-            "flops_backward_vision"]
+        tokens, per_clip = (
+            vision_tokens(mc, 0.0)["tokens_vision"],
+            flops["flops_forward_vision"] + flops["flops_backward_vision"],
+        )
     else:
         task = RetrievalTask(model, tokenizer, split, bs, seed, steps)
         tokens = vision_tokens(mc, 0.0)["tokens_vision"] + mc.context_length
         per_clip = count(mc, 0.0)["flops_train_step_per_pair"]
-    phase = Phase("finetune", steps, train["lr"], train["warmup_steps"], MIN_LR_RATIO, bs, tokens_per_clip=tokens,
-                  flops_per_clip=per_clip, info={"task": bench.name})
+    phase = Phase(
+        "finetune",
+        steps,
+        train["lr"],
+        train["warmup_steps"],
+        MIN_LR_RATIO,
+        bs,
+        tokens_per_clip=tokens,
+        flops_per_clip=per_clip,
+        info={"task": bench.name},
+    )
     # the same run: settings, starting weights, data; not the process count (a requeued job may get other GPUs)
-    fingerprint = json.dumps([mc.to_dict(), {k: v for k, v in train.items() if k != "micro_batch"}, seed,
-                              bench.name, n, digest], sort_keys=True)
+    fingerprint = json.dumps(
+        [mc.to_dict(), {k: v for k, v in train.items() if k != "micro_batch"}, seed, bench.name, n, digest],
+        sort_keys=True,
+    )
     out_dir = Path(out_dir)
     store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
-    opts = Options(weight_decay=train["weight_decay"], precision=train.get("precision", "fp32"),
-                   micro_batch=train.get("micro_batch", 0), grad_clip=train.get("grad_clip", 0.0),
-                   checkpoint_every=run["checkpoint_every"], log_every=run["log_every"], keep=run["keep"],
-                   loader_workers=run["loader_workers"], peak_tflops=run["peak_tflops"],
-                   tensorboard=run["tensorboard"], wandb=run["wandb"], deterministic=run["deterministic"])
-    result = fit(task, [phase], opts, dist, store, log_path, seed,
-                 run_name=f"{out_dir.parent.parent.name}/{out_dir.parent.name}/{bench.name}")
+    opts = Options(
+        weight_decay=train["weight_decay"],
+        precision=train.get("precision", "fp32"),
+        micro_batch=train.get("micro_batch", 0),
+        grad_clip=train.get("grad_clip", 0.0),
+        checkpoint_every=run["checkpoint_every"],
+        log_every=run["log_every"],
+        keep=run["keep"],
+        loader_workers=run["loader_workers"],
+        peak_tflops=run["peak_tflops"],
+        tensorboard=run["tensorboard"],
+        wandb=run["wandb"],
+        deterministic=run["deterministic"],
+    )
+    result = fit(
+        task,
+        [phase],
+        opts,
+        dist,
+        store,
+        log_path,
+        seed,
+        run_name=f"{out_dir.parent.parent.name}/{out_dir.parent.name}/{bench.name}",
+    )
     if not keep_resume and dist.main:
         store.clear()
     module = task.model
@@ -124,8 +165,9 @@ def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, o
         return module, {}, {}
     # cfg["evaluate"]: viclip.eval.protocol.finetuned_settings (views, query mode, input sizes); absent, one
     # view, paragraph queries and the model's own input sizes.
-    metrics, details = evaluate_finetuned(module if classification else None, model, tokenizer, bench,
-                                          cfg.get("evaluate"))
+    metrics, details = evaluate_finetuned(
+        module if classification else None, model, tokenizer, bench, cfg.get("evaluate")
+    )
     if classification:
         details["head"] = "linear"
     details.update({"train_clips": n, "epochs": train["epochs"], "steps": result["steps"]})
@@ -135,20 +177,40 @@ def finetune(model: ViCLIP, tokenizer, bench: Benchmark, cfg: dict, seed: int, o
 def run_job(spec: dict, dist: Dist) -> list[dict]:
     """Fine-tune, evaluate and write every task of a job spec (what scripts/finetune.py puts in it)."""
     cfg, execution, summaries = spec["finetune"], spec.get("execution"), []
-    for task, bench_dir, ckpt_path, log_path, record_path in zip(spec["tasks"], spec["bench_dirs"], spec["checkpoints"],
-                                                                spec["train_logs"], spec["records"]):
+    for task, bench_dir, ckpt_path, log_path, record_path in zip(
+        spec["tasks"], spec["bench_dirs"], spec["checkpoints"], spec["train_logs"], spec["records"]
+    ):
         model, _ = load_model(spec["pretrained"])  # every task starts from the pretrained weights
         tokenizer = tokenizer_for(model.cfg)
-        bench = load_benchmark(bench_dir, model.cfg.num_frames, model.cfg.image_size, spec["train"]["augment"],
-                               spec["train"]["flip"])
-        log.info("fine-tuning %s on %d clips (rank %d/%d, %s)", task, len(bench.splits.get("train", bench.test).sampler),
-                 dist.rank, dist.world, dist.device)
-        module, metrics, details = finetune(model, tokenizer, bench, cfg, spec["seed"], Path(ckpt_path).parent,
-                                            log_path, execution, dist, keep_resume=True)
+        bench = load_benchmark(
+            bench_dir, model.cfg.num_frames, model.cfg.image_size, spec["train"]["augment"], spec["train"]["flip"]
+        )
+        log.info(
+            "fine-tuning %s on %d clips (rank %d/%d, %s)",
+            task,
+            len(bench.splits.get("train", bench.test).sampler),
+            dist.rank,
+            dist.world,
+            dist.device,
+        )
+        module, metrics, details = finetune(
+            model,
+            tokenizer,
+            bench,
+            cfg,
+            spec["seed"],
+            Path(ckpt_path).parent,
+            log_path,
+            execution,
+            dist,
+            keep_resume=True,
+        )
         if dist.main:
             atomic_torch({"model": module.cpu().state_dict(), "config": model.cfg.to_dict(), "task": task}, ckpt_path)
-            atomic_json(make_record(spec["arm"], int(spec["seed"]), bench, "finetuned", metrics, details,
-                                    checkpoint=ckpt_path), record_path)
+            atomic_json(
+                make_record(spec["arm"], int(spec["seed"]), bench, "finetuned", metrics, details, checkpoint=ckpt_path),
+                record_path,
+            )
             log.info("%s fine-tuned: %s", task, {k: round(v, 4) for k, v in metrics.items()})
         summaries.append({"task": task, "steps": details.get("steps"), **metrics})
     if dist.main:  # every task is written: nothing left to resume

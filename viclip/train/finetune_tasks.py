@@ -87,12 +87,16 @@ class _SplitTask:
     def __init__(self, split: Split, tokenizer, batch_size: int, seed: int):
         self.split, self.tokenizer, self.batch_size, self.seed = split, tokenizer, batch_size, seed
 
-    def _batches(self, phase: int, epoch: int, first_step: int, steps: int, micro: int, dist: Dist,
-                 workers: int) -> Iterator[tuple]:
+    def _batches(
+        self, phase: int, epoch: int, first_step: int, steps: int, micro: int, dist: Dist, workers: int
+    ) -> Iterator[tuple]:
         order = epoch_order(len(self.split.sampler), self.seed, phase, epoch)
         dataset = SplitClips(self.split, self.tokenizer, order, self.seed, phase, epoch)
-        positions = [mb for s in range(first_step, steps)
-                     for mb in micro_positions(s, self.batch_size, dist.world, dist.rank, micro)]
+        positions = [
+            mb
+            for s in range(first_step, steps)
+            for mb in micro_positions(s, self.batch_size, dist.world, dist.rank, micro)
+        ]
         for video, target, _, _ in micro_batches(dataset, positions, workers):
             yield video.to(dist.device, non_blocking=True), target.to(dist.device, non_blocking=True)
 

@@ -51,11 +51,26 @@ def job_spec(path: str | Path, **fields) -> Path:
     return path
 
 
-def torchrun_command(spec: str | Path, nproc_per_node: int, nodes: int = 1, endpoint: str | None = None,
-                     run_id: str = "viclip", stop_timeout_s: int = 120,
-                     module: str = "viclip.train.worker") -> list[str]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node),
-           "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "--shutdown-timeout", str(stop_timeout_s)]
+def torchrun_command(
+    spec: str | Path,
+    nproc_per_node: int,
+    nodes: int = 1,
+    endpoint: str | None = None,
+    run_id: str = "viclip",
+    stop_timeout_s: int = 120,
+    module: str = "viclip.train.worker",
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc_per_node),
+        "--signals-to-handle",
+        "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+        "--shutdown-timeout",
+        str(stop_timeout_s),
+    ]
     if nodes == 1:
         cmd += ["--standalone", "--nnodes", "1"]
     else:
@@ -65,13 +80,15 @@ def torchrun_command(spec: str | Path, nproc_per_node: int, nodes: int = 1, endp
     return cmd + ["-m", module, str(spec)]
 
 
-def slurm_command(spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int = 120,
-                  module: str = "viclip.train.worker") -> list[str]:
+def slurm_command(
+    spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int = 120, module: str = "viclip.train.worker"
+) -> list[str]:
     """srun with one torchrun per node of the current Slurm allocation."""
     if "SLURM_JOB_NODELIST" not in os.environ:
         raise RuntimeError(f"pretrain.execution.nodes is {nodes}: a multi-node run must run inside a Slurm job")
-    hosts = subprocess.run(["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]], check=True,
-                           capture_output=True, text=True).stdout.split()
+    hosts = subprocess.run(
+        ["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]], check=True, capture_output=True, text=True
+    ).stdout.split()
     if len(hosts) < nodes:
         raise RuntimeError(f"the Slurm allocation has {len(hosts)} nodes, pretrain.execution.nodes asks for {nodes}")
     run_id = f"viclip-{os.environ.get('SLURM_JOB_ID', 'job')}"
@@ -118,8 +135,11 @@ def run_here_or_torchrun(spec: dict, execution: dict, run_job: Callable, module:
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".job-") as tmp:
         job = job_spec(Path(tmp) / "job.json", **spec)
         stop = execution.get("stop_timeout_s", 120)
-        cmd = (slurm_command(job, per_node, nodes, stop, module) if nodes > 1
-               else torchrun_command(job, per_node, stop_timeout_s=stop, module=module))
+        cmd = (
+            slurm_command(job, per_node, nodes, stop, module)
+            if nodes > 1
+            else torchrun_command(job, per_node, stop_timeout_s=stop, module=module)
+        )
         log.info("launching %s", " ".join(cmd))
         sys.stdout.flush()
         rc = run(cmd, sys.stdout)
@@ -142,8 +162,12 @@ def worker_main(argv: list[str], run_job: Callable, module: str) -> int:
     torch.set_num_threads(int(spec.get("threads", 1)))
     dist = from_env()
     # every rank reports warnings; only rank 0 narrates
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO if dist.main else logging.WARNING,
-                        format=f"%(asctime)s rank{dist.rank} %(levelname)s %(message)s", force=True)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if dist.main else logging.WARNING,
+        format=f"%(asctime)s rank{dist.rank} %(levelname)s %(message)s",
+        force=True,
+    )
     try:
         summary = run_job(spec, dist)
     except Preempted as exc:
@@ -153,4 +177,3 @@ def worker_main(argv: list[str], run_job: Callable, module: str) -> int:
         shutdown(dist)
     log.info("done: %s", summary)
     return 0
-

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -90,8 +90,9 @@ class Task(Protocol):
     module: nn.Module  # what DDP wraps: forward(*inputs) -> tuple of outputs
     global_loss: bool  # whether the loss couples the samples of a batch
 
-    def batches(self, phase: int, epoch: int, first_step: int, micro: int, dist: Dist,
-                workers: int) -> Iterator[MicroBatch]: ...
+    def batches(
+        self, phase: int, epoch: int, first_step: int, micro: int, dist: Dist, workers: int
+    ) -> Iterator[MicroBatch]: ...
 
     def loss(self, outputs: Sequence[torch.Tensor], targets: torch.Tensor | None, dist: Dist) -> torch.Tensor: ...
 
@@ -191,8 +192,16 @@ def _position(phases: Sequence[Phase], phase: int, epoch: int, step: int) -> dic
     return {"phase": phase, "epoch": epoch, "step": step}
 
 
-def fit(task: Task, phases: Sequence[Phase], opts: Options, dist: Dist, store: ResumeStore, log_path: str | Path,
-        seed: int, run_name: str = "run") -> dict:
+def fit(
+    task: Task,
+    phases: Sequence[Phase],
+    opts: Options,
+    dist: Dist,
+    store: ResumeStore,
+    log_path: str | Path,
+    seed: int,
+    run_name: str = "run",
+) -> dict:
     """Train through every phase (resuming where a resume point says); return elapsed seconds and steps."""
     if opts.negatives not in ("global", "micro"):
         raise ValueError(f"negatives: expected 'global' or 'micro', got {opts.negatives!r}")
@@ -209,8 +218,17 @@ def fit(task: Task, phases: Sequence[Phase], opts: Options, dist: Dist, store: R
 class _Run:
     """One call of `fit`: the model, optimizer, position and log of a run in progress."""
 
-    def __init__(self, task: Task, phases: Sequence[Phase], opts: Options, dist: Dist, store: ResumeStore,
-                 log_path: str | Path, seed: int, run_name: str):
+    def __init__(
+        self,
+        task: Task,
+        phases: Sequence[Phase],
+        opts: Options,
+        dist: Dist,
+        store: ResumeStore,
+        log_path: str | Path,
+        seed: int,
+        run_name: str,
+    ):
         self.task, self.phases, self.opts, self.dist, self.store, self.seed = task, phases, opts, dist, store, seed
         self.model, self.dev = task.model, dist.device
         self.pos, self.elapsed, self.done = {"phase": 0, "epoch": 0, "step": 0}, 0.0, 0
@@ -229,12 +247,14 @@ class _Run:
         self.model.to(self.dev)
         self.module = task.module
         if dist.active:
-            self.module = DistributedDataParallel(self.module,
-                                                  device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
+            self.module = DistributedDataParallel(
+                self.module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None
+            )
         self.autocast = torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16")
         self.log = RunLog(log_path, history, dist.main)
-        self.sinks = Sinks(Path(log_path).parent, run_name, store.fingerprint, opts.tensorboard, opts.wandb, dist.main,
-                           history)
+        self.sinks = Sinks(
+            Path(log_path).parent, run_name, store.fingerprint, opts.tensorboard, opts.wandb, dist.main, history
+        )
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.stop = StopFlag()
 
@@ -258,8 +278,9 @@ class _Run:
         first_epoch = self.pos["epoch"] if pi == self.pos["phase"] else 0
         start = sum(phase.steps[:first_epoch]) + (self.pos["step"] if pi == self.pos["phase"] else 0)
         label = " ".join([phase.name] + [f"{k}={v}" for k, v in phase.info.items()])
-        with tqdm(total=sum(phase.steps), initial=start, desc=label, mininterval=5.0,
-                  disable=not self.dist.main) as bar:
+        with tqdm(
+            total=sum(phase.steps), initial=start, desc=label, mininterval=5.0, disable=not self.dist.main
+        ) as bar:
             for epoch in range(first_epoch, len(phase.steps)):
                 first_step = self.pos["step"] if (pi, epoch) == (self.pos["phase"], self.pos["epoch"]) else 0
                 self.epoch(pi, epoch, first_step, bar)
@@ -277,15 +298,22 @@ class _Run:
             i = sum(phase.steps[:epoch]) + step
             set_lr(self.optimizer, cosine_lr(i, sum(phase.steps), phase.lr, phase.warmup, phase.min_lr_ratio))
             torch.manual_seed(step_seed(self.seed, pi, epoch, step, dist.rank))
-            loss = train_step(self.module, [next(batches) for _ in range(accum)], self.task, dist, self.autocast,
-                              cached)
+            loss = train_step(
+                self.module, [next(batches) for _ in range(accum)], self.task, dist, self.autocast, cached
+            )
             log_now = opts.log_every > 0 and (self.done + 1) % opts.log_every == 0
             norm = grad_norm(self.params, opts.grad_clip) if (log_now or opts.grad_clip > 0) else None
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             # one all-reduce per step: the global loss, and whether any rank was told to stop
-            shared = dist.sum_(torch.stack([loss.float().reshape(()).to(self.dev),
-                                            torch.tensor(float(self.stop.signum is not None), device=self.dev)]))
+            shared = dist.sum_(
+                torch.stack(
+                    [
+                        loss.float().reshape(()).to(self.dev),
+                        torch.tensor(float(self.stop.signum is not None), device=self.dev),
+                    ]
+                )
+            )
             value, stopping = shared[0].item() / dist.world, bool(shared[1].item() > 0)
             self.epoch_losses.append(value)
             self.since_log.append(value)
@@ -293,13 +321,28 @@ class _Run:
             window.add(phase.batch_size)
             epoch_window.add(phase.batch_size)
             bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}", clips_s=f"{window.rate():.0f}",
-                            tok_s=f"{window.rate() * phase.tokens_per_clip:.3g}", refresh=False)
+            bar.set_postfix(
+                loss=f"{value:.3f}",
+                clips_s=f"{window.rate():.0f}",
+                tok_s=f"{window.rate() * phase.tokens_per_clip:.3g}",
+                refresh=False,
+            )
             if log_now:
                 self.elapsed += window.seconds
-                self.write({"kind": "step", "stage": phase.name, "epoch": epoch, "step": self.done, **phase.info,
-                            "loss": float(np.mean(self.since_log)), "lr": self.optimizer.param_groups[0]["lr"],
-                            **self.task.log_values(), "grad_norm": float(norm), **self.timing(phase, window)})
+                self.write(
+                    {
+                        "kind": "step",
+                        "stage": phase.name,
+                        "epoch": epoch,
+                        "step": self.done,
+                        **phase.info,
+                        "loss": float(np.mean(self.since_log)),
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        **self.task.log_values(),
+                        "grad_norm": float(norm),
+                        **self.timing(phase, window),
+                    }
+                )
                 window.reset()
                 self.since_log = []
             last = step == phase.steps[epoch] - 1
@@ -310,9 +353,19 @@ class _Run:
                 if stopping:
                     raise Preempted(self.stop.signum or 15, path)
         self.elapsed += window.seconds
-        self.write({"kind": "epoch", "stage": phase.name, "epoch": epoch, **phase.info,
-                    "loss": float(np.mean(self.epoch_losses)), "lr": self.optimizer.param_groups[0]["lr"],
-                    **self.task.log_values(), **self.timing(phase, epoch_window), "steps": self.done})
+        self.write(
+            {
+                "kind": "epoch",
+                "stage": phase.name,
+                "epoch": epoch,
+                **phase.info,
+                "loss": float(np.mean(self.epoch_losses)),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                **self.task.log_values(),
+                **self.timing(phase, epoch_window),
+                "steps": self.done,
+            }
+        )
         self.epoch_losses = []
         closing = epoch == len(phase.steps) - 1
         path = self.save(_position(self.phases, pi, epoch + 1, 0), None if closing else self.optimizer)
@@ -321,10 +374,18 @@ class _Run:
 
     def timing(self, phase: Phase, window: Window) -> dict:
         """Wall-clock fields of a log line (all that a resumed run does not reproduce)."""
-        return {"seconds": round(self.elapsed, 3),
-                **throughput(window.rate(), phase.tokens_per_clip, phase.flops_per_clip, self.opts.peak_tflops,
-                             self.dist.world, self.dev),
-                "peak_mem_mb": round(peak_memory_mb(self.dev), 1)}
+        return {
+            "seconds": round(self.elapsed, 3),
+            **throughput(
+                window.rate(),
+                phase.tokens_per_clip,
+                phase.flops_per_clip,
+                self.opts.peak_tflops,
+                self.dist.world,
+                self.dev,
+            ),
+            "peak_mem_mb": round(peak_memory_mb(self.dev), 1),
+        }
 
     def write(self, record: dict) -> None:
         self.log.write(record)
@@ -334,11 +395,21 @@ class _Run:
         rngs = self.dist.gather_objects(rng_states())
         path = None
         if self.dist.main:
-            path = self.store.save({"model": self.model.state_dict(),
-                                    "optimizer": optimizer.state_dict() if optimizer else None,
-                                    "position": position, "elapsed": self.elapsed, "log": self.log.lines,
-                                    "global_step": self.done, "epoch_losses": self.epoch_losses,
-                                    "since_log": self.since_log, "rng": rngs, "world": self.dist.world}, self.done)
+            path = self.store.save(
+                {
+                    "model": self.model.state_dict(),
+                    "optimizer": optimizer.state_dict() if optimizer else None,
+                    "position": position,
+                    "elapsed": self.elapsed,
+                    "log": self.log.lines,
+                    "global_step": self.done,
+                    "epoch_losses": self.epoch_losses,
+                    "since_log": self.since_log,
+                    "rng": rngs,
+                    "world": self.dist.world,
+                },
+                self.done,
+            )
         self.dist.barrier()  # nobody exits before the resume point is complete
         return path
 

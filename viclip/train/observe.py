@@ -68,8 +68,14 @@ class Window:
         return self.clips / max(self.seconds, 1e-9)
 
 
-def throughput(clips_per_s: float, tokens_per_clip: int, flops_per_clip: float, peak_tflops: float,
-               world: int, device: torch.device) -> dict:
+def throughput(
+    clips_per_s: float,
+    tokens_per_clip: int,
+    flops_per_clip: float,
+    peak_tflops: float,
+    world: int,
+    device: torch.device,
+) -> dict:
     """tokens/s, and model FLOPs utilisation where a peak is configured and the work runs on GPUs."""
     out = {"clips_per_s": round(clips_per_s, 2), "tokens_per_s": round(clips_per_s * tokens_per_clip, 1)}
     if device.type == "cuda" and peak_tflops > 0:
@@ -85,8 +91,16 @@ def global_step(record: dict) -> int:
 class Sinks:
     """Optional TensorBoard / W&B mirrors of the log's numbers."""
 
-    def __init__(self, directory: Path, name: str, fingerprint: str, tensorboard: bool, wandb: bool, enabled: bool,
-                 history: list[str] = ()):
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        fingerprint: str,
+        tensorboard: bool,
+        wandb: bool,
+        enabled: bool,
+        history: list[str] = (),
+    ):
         """history: the log.jsonl lines a resumed run starts with (read only to rewrite TensorBoard)."""
         self.tb = self.wb = None
         if not enabled:
@@ -118,8 +132,11 @@ class Sinks:
 
     @staticmethod
     def _values(record: dict) -> dict:
-        return {f"{record.get('kind', 'step')}/{k}": v for k, v in record.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {
+            f"{record.get('kind', 'step')}/{k}": v
+            for k, v in record.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
 
     def _tensorboard(self, step: int, record: dict) -> None:
         for k, v in self._values(record).items():

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -35,8 +35,16 @@ from viclip.train.state import ResumeStore
 log = logging.getLogger("viclip")
 
 # Keys of `pretrain.execution`: how a run executes, never what it computes.
-EXECUTION = {"checkpoint_every": 0, "log_every": 0, "keep": 2, "loader_workers": 0, "peak_tflops": 0.0,
-             "tensorboard": False, "wandb": False, "deterministic": False}
+EXECUTION = {
+    "checkpoint_every": 0,
+    "log_every": 0,
+    "keep": 2,
+    "loader_workers": 0,
+    "peak_tflops": 0.0,
+    "tensorboard": False,
+    "wandb": False,
+    "deterministic": False,
+}
 LAUNCH_KEYS = {"gpus", "nodes", "nproc", "cpus_per_process", "mem_mb", "runtime_min", "stop_timeout_s"}  # launch.py
 
 
@@ -50,11 +58,15 @@ class Stage:
 
 
 def stages(train: dict, mask_ratio: float) -> list[Stage]:
-    out = [Stage("masked" if mask_ratio > 0 else "unmasked", train["epochs"], mask_ratio, train["lr"],
-                 train["batch_size"])]
+    out = [
+        Stage("masked" if mask_ratio > 0 else "unmasked", train["epochs"], mask_ratio, train["lr"], train["batch_size"])
+    ]
     if train["tune_epochs"] > 0:
-        out.append(Stage("tune", train["tune_epochs"], 0.0, train["tune_lr"],
-                         train.get("tune_batch_size") or train["batch_size"]))
+        out.append(
+            Stage(
+                "tune", train["tune_epochs"], 0.0, train["tune_lr"], train.get("tune_batch_size") or train["batch_size"]
+            )
+        )
     return out
 
 
@@ -106,14 +118,23 @@ class PretrainTask:
     def batches(self, phase: int, epoch: int, first_step: int, micro: int, dist: Dist, workers: int) -> Iterator[Micro]:
         stage, steps = self.plan[phase], self.phases[phase].steps[epoch]
         order = epoch_order(len(self.source), self.seed, phase, epoch)
-        dataset = EpochClips(self.source, self.captions, order, self.seed, phase, epoch, stage.mask_ratio,
-                             self.n_patches)
-        positions = [mb for s in range(first_step, steps)
-                     for mb in micro_positions(s, stage.batch_size, dist.world, dist.rank, micro)]
+        dataset = EpochClips(
+            self.source, self.captions, order, self.seed, phase, epoch, stage.mask_ratio, self.n_patches
+        )
+        positions = [
+            mb
+            for s in range(first_step, steps)
+            for mb in micro_positions(s, stage.batch_size, dist.world, dist.rank, micro)
+        ]
         dev = dist.device
         for video, ids, keep, _ in micro_batches(dataset, positions, workers):
-            yield Micro((video.to(dev, non_blocking=True), ids.to(dev, non_blocking=True),
-                         None if keep is None else keep.to(dev, non_blocking=True)))
+            yield Micro(
+                (
+                    video.to(dev, non_blocking=True),
+                    ids.to(dev, non_blocking=True),
+                    None if keep is None else keep.to(dev, non_blocking=True),
+                )
+            )
 
     def loss(self, outputs, targets, dist: Dist) -> torch.Tensor:
         video, text, temp = outputs
@@ -129,9 +150,18 @@ def captions_digest(captions) -> str:
     return captions.digest()
 
 
-def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, source, captions, seed: int,
-             out_dir: str | Path, log_path: str | Path, execution: dict | None = None,
-             dist: Dist | None = None) -> dict:
+def pretrain(
+    model_cfg: ViCLIPConfig,
+    train: dict,
+    mask_ratio: float,
+    source,
+    captions,
+    seed: int,
+    out_dir: str | Path,
+    log_path: str | Path,
+    execution: dict | None = None,
+    dist: Dist | None = None,
+) -> dict:
     """Train and write `checkpoint.pt` in out_dir; return a summary of the run.
 
     `source`: a clip source (`__len__`, `load(idx, train, rng)`); `captions`:
@@ -149,39 +179,72 @@ def pretrain(model_cfg: ViCLIPConfig, train: dict, mask_ratio: float, source, ca
     n = len(source)
     for stage in plan:
         if stage.batch_size > n:
-            raise ValueError(f"pretrain: {stage.name} batch size {stage.batch_size} exceeds the {n} clips "
-                             "of the corpus")
+            raise ValueError(
+                f"pretrain: {stage.name} batch size {stage.batch_size} exceeds the {n} clips of the corpus"
+            )
     phases = []
     for i, stage in enumerate(plan):
         steps = epoch_steps(n, stage.epochs, stage.batch_size)
-        phases.append(Phase(stage.name, tuple(steps), stage.lr, warmup_steps(train, i, steps, n, stage.batch_size),
-                            train["min_lr_ratio"], stage.batch_size,
-                            tokens_per_clip=vision_tokens(model_cfg, stage.mask_ratio)["tokens_vision"]
-                            + model_cfg.context_length,
-                            flops_per_clip=count(model_cfg, stage.mask_ratio)["flops_train_step_per_pair"],
-                            info={"mask_ratio": stage.mask_ratio}))
+        phases.append(
+            Phase(
+                stage.name,
+                tuple(steps),
+                stage.lr,
+                warmup_steps(train, i, steps, n, stage.batch_size),
+                train["min_lr_ratio"],
+                stage.batch_size,
+                tokens_per_clip=vision_tokens(model_cfg, stage.mask_ratio)["tokens_vision"] + model_cfg.context_length,
+                flops_per_clip=count(model_cfg, stage.mask_ratio)["flops_train_step_per_pair"],
+                info={"mask_ratio": stage.mask_ratio},
+            )
+        )
     negatives = train.get("negatives", "global")
     # A resume point counts only for the very same run. With per-micro-batch negatives the process count
     # and micro-batch change the loss, so they are part of the run; with global negatives they only change
     # float rounding, and a requeued run may resume on another number or kind of GPU.
     same = {k: v for k, v in train.items() if negatives == "micro" or k != "micro_batch"}
-    fingerprint = json.dumps([model_cfg.to_dict(), same, mask_ratio, seed, n, captions_digest(captions),
-                              dist.world if negatives == "micro" else None], sort_keys=True)
+    fingerprint = json.dumps(
+        [
+            model_cfg.to_dict(),
+            same,
+            mask_ratio,
+            seed,
+            n,
+            captions_digest(captions),
+            dist.world if negatives == "micro" else None,
+        ],
+        sort_keys=True,
+    )
     store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
-    opts = Options(weight_decay=train["weight_decay"], betas=tuple(train["betas"]),
-                   precision=train.get("precision", "fp32"), negatives=negatives,
-                   micro_batch=train.get("micro_batch", 0), grad_clip=train.get("grad_clip", 0.0),
-                   checkpoint_every=run["checkpoint_every"], log_every=run["log_every"], keep=run["keep"],
-                   loader_workers=run["loader_workers"], peak_tflops=run["peak_tflops"],
-                   tensorboard=run["tensorboard"], wandb=run["wandb"], deterministic=run["deterministic"])
+    opts = Options(
+        weight_decay=train["weight_decay"],
+        betas=tuple(train["betas"]),
+        precision=train.get("precision", "fp32"),
+        negatives=negatives,
+        micro_batch=train.get("micro_batch", 0),
+        grad_clip=train.get("grad_clip", 0.0),
+        checkpoint_every=run["checkpoint_every"],
+        log_every=run["log_every"],
+        keep=run["keep"],
+        loader_workers=run["loader_workers"],
+        peak_tflops=run["peak_tflops"],
+        tensorboard=run["tensorboard"],
+        wandb=run["wandb"],
+        deterministic=run["deterministic"],
+    )
     model = initial_model(model_cfg, seed)
     task = PretrainTask(model, source, captions, plan, phases, seed)
     result = fit(task, phases, opts, dist, store, log_path, seed, run_name=f"{out_dir.parent.name}/{out_dir.name}")
-    summary = {**result, "stages": [asdict(s) for s in plan], "final_temp": float(model.temp.detach()),
-               "processes": dist.world}
+    summary = {
+        **result,
+        "stages": [asdict(s) for s in plan],
+        "final_temp": float(model.temp.detach()),
+        "processes": dist.world,
+    }
     if dist.main:
-        checkpoint.save(out_dir / "checkpoint.pt", model.cpu(), seed=seed,
-                        summary={**summary, "device": str(dist.device)})
+        checkpoint.save(
+            out_dir / "checkpoint.pt", model.cpu(), seed=seed, summary={**summary, "device": str(dist.device)}
+        )
         store.clear()
     dist.barrier()
     return summary

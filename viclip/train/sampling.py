@@ -42,8 +42,10 @@ def accumulation(global_batch: int, world: int, micro_batch: int) -> tuple[int, 
     per_rank = global_batch // world
     micro = min(micro_batch or per_rank, per_rank)
     if per_rank % micro:
-        raise ValueError(f"micro_batch {micro} does not divide the {per_rank} clips per process "
-                         f"(batch_size {global_batch} over {world} processes)")
+        raise ValueError(
+            f"micro_batch {micro} does not divide the {per_rank} clips per process "
+            f"(batch_size {global_batch} over {world} processes)"
+        )
     return micro, per_rank // micro
 
 
@@ -64,8 +66,9 @@ class EpochClips:
     independent of the batch it lands in.
     """
 
-    def __init__(self, source, captions, order: np.ndarray, seed: int, phase: int, epoch: int,
-                 mask_ratio: float, n_patches: int):
+    def __init__(
+        self, source, captions, order: np.ndarray, seed: int, phase: int, epoch: int, mask_ratio: float, n_patches: int
+    ):
         self.source, self.captions, self.order = source, captions, order
         self.seed, self.phase, self.epoch = seed, phase, epoch
         self.mask_ratio, self.n_patches = mask_ratio, n_patches

@@ -57,7 +57,7 @@ class ResumeStore:
     def latest(self) -> dict | None:
         """The newest complete resume point of this run; unusable files are logged and removed."""
         chosen = None
-        for step, path in self._files():
+        for _step, path in self._files():
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # a file from an older format, or damaged by hand: skip it
@@ -91,8 +91,11 @@ def rng_states() -> dict:
     version, key, gauss = random.getstate()
     kind, np_key, pos, has_gauss, cached = np.random.get_state()
     # plain lists and tensors: resume points are read with weights_only=True, which refuses numpy arrays
-    state = {"python": [version, list(key), gauss], "numpy": [kind, np_key.tolist(), pos, has_gauss, cached],
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": [version, list(key), gauss],
+        "numpy": [kind, np_key.tolist(), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -119,7 +122,7 @@ class StopFlag:
         self.signum = signum
         log.warning("received %s: will save a resume point after this step and stop", signal.Signals(signum).name)
 
-    def __enter__(self) -> "StopFlag":
+    def __enter__(self) -> StopFlag:
         try:
             for sig in STOP_SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)

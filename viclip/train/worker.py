@@ -26,16 +26,34 @@ def run_job(spec: dict, dist: Dist) -> dict:
     model_cfg = ViCLIPConfig.from_dict(spec["model"])
     train = spec["train"]
     if spec.get("manifest"):  # a real corpus: clip files decoded on the fly
-        source, captions = load_video_corpus(spec["manifest"], spec["captions"], model_cfg, train["augment"],
-                                             train["flip"], Path(spec["out_dir"]) / "decode_failures.tsv",
-                                             spec["seed"])
+        source, captions = load_video_corpus(
+            spec["manifest"],
+            spec["captions"],
+            model_cfg,
+            train["augment"],
+            train["flip"],
+            Path(spec["out_dir"]) / "decode_failures.tsv",
+            spec["seed"],
+        )
     else:  # the synthetic corpus: its decoded frame cache
-        source, captions = load_corpus(spec["frames"], spec["index"], spec["captions"], model_cfg, train["augment"],
-                                       train["flip"])
-    log.info("rank %d/%d on %s: %d clips, mask ratio %s", dist.rank, dist.world, dist.device, len(source),
-             spec["mask_ratio"])
-    return pretrain(model_cfg, train, spec["mask_ratio"], source, captions, spec["seed"], spec["out_dir"],
-                    spec["log_path"], spec.get("execution"), dist)
+        source, captions = load_corpus(
+            spec["frames"], spec["index"], spec["captions"], model_cfg, train["augment"], train["flip"]
+        )
+    log.info(
+        "rank %d/%d on %s: %d clips, mask ratio %s", dist.rank, dist.world, dist.device, len(source), spec["mask_ratio"]
+    )
+    return pretrain(
+        model_cfg,
+        train,
+        spec["mask_ratio"],
+        source,
+        captions,
+        spec["seed"],
+        spec["out_dir"],
+        spec["log_path"],
+        spec.get("execution"),
+        dist,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

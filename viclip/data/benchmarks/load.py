@@ -57,8 +57,10 @@ class Benchmark:
     def test(self) -> Split:
         """The split evaluation scores."""
         if self.eval_split not in self.splits:
-            raise ValueError(f"benchmark {self.name}: evaluation split '{self.eval_split}' has no decoded videos "
-                             f"(splits: {sorted(self.splits)})")
+            raise ValueError(
+                f"benchmark {self.name}: evaluation split '{self.eval_split}' has no decoded videos "
+                f"(splits: {sorted(self.splits)})"
+            )
         return self.splits[self.eval_split]
 
 
@@ -72,9 +74,12 @@ def _read_meta(root: Path) -> dict:
         if key not in meta:
             raise ValueError(f"{meta_path}: missing field '{key}'")
     counts = meta.get("counts", {})
-    if not isinstance(counts, dict) or not all(isinstance(c, dict) and isinstance(c.get("videos_missing", 0), int)
-                                               for c in counts.values()):
-        raise ValueError(f"{meta_path}: field 'counts' must map split names to {{'videos_missing': int, ...}}, got {counts!r}")
+    if not isinstance(counts, dict) or not all(
+        isinstance(c, dict) and isinstance(c.get("videos_missing", 0), int) for c in counts.values()
+    ):
+        raise ValueError(
+            f"{meta_path}: field 'counts' must map split names to {{'videos_missing': int, ...}}, got {counts!r}"
+        )
     return meta
 
 
@@ -88,8 +93,14 @@ def _undecoded(root: Path, rows: pd.DataFrame) -> dict[str, int]:
     return {s: int(n - kept.get(s, 0)) for s, n in listed.items()}
 
 
-def load_benchmark(root: str | Path, num_frames: int, image_size: int, augment: bool = False, flip: bool = False,
-                   queries: str = "paragraph") -> Benchmark:
+def load_benchmark(
+    root: str | Path,
+    num_frames: int,
+    image_size: int,
+    augment: bool = False,
+    flip: bool = False,
+    queries: str = "paragraph",
+) -> Benchmark:
     root = Path(root)
     meta = _read_meta(root)
     frames = np.load(root / "frames.npy", mmap_mode="r")
@@ -103,13 +114,19 @@ def load_benchmark(root: str | Path, num_frames: int, image_size: int, augment: 
     for split in sorted(rows["split"].unique()):
         sel = np.flatnonzero(rows["split"].to_numpy() == split)
         part = rows.iloc[sel]
-        sampler = ClipSampler(np.asarray(frames[sel]), part["n_frames"].to_numpy(), num_frames, image_size, augment, flip)
+        sampler = ClipSampler(
+            np.asarray(frames[sel]), part["n_frames"].to_numpy(), num_frames, image_size, augment, flip
+        )
         if not meta.get("synthetic", False):
             sampler.files = FileViews(root, part, image_size)  # views the segment-middle cache cannot give
-        missing = {"not_in_local_copy": int(meta.get("counts", {}).get(split, {}).get("videos_missing", 0)),
-                   "failed_to_decode": undecoded.get(split, 0)}
+        missing = {
+            "not_in_local_copy": int(meta.get("counts", {}).get(split, {}).get("videos_missing", 0)),
+            "failed_to_decode": undecoded.get(split, 0),
+        }
         if meta["task"] == "classification":
-            splits[split] = Split(sampler, np.array(part["label"], dtype=np.int64), None, missing=missing)  # writable copy
+            splits[split] = Split(
+                sampler, np.array(part["label"], dtype=np.int64), None, missing=missing
+            )  # writable copy
         else:
             sentences = [[str(t) for t in ts] for ts in part["texts"]]
             texts = video_queries(sentences, bool(meta.get("paragraph", False)), queries)

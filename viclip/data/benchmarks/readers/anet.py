@@ -58,10 +58,21 @@ def read_captions(path: Path, split: str) -> list[Entry]:
         for t in stamps:
             if not (isinstance(t, list) and len(t) == 2 and all(_number(x) for x in t)):
                 raise AnnotationError(f"{path}: {where}: field 'timestamps' holds {t!r}, not [start, end] seconds")
-        pairs = sorted(zip(([float(a), float(b)] for a, b in stamps),
-                           (text_field(s, path, where, "sentences") for s in sentences)), key=lambda p: p[0])
-        entries.append(Entry(vid, split, (vid, *_without_prefix(vid)), texts=[s for _, s in pairs],
-                             sentence_times=[w for w, _ in pairs]))
+        pairs = sorted(
+            zip(
+                ([float(a), float(b)] for a, b in stamps), (text_field(s, path, where, "sentences") for s in sentences)
+            ),
+            key=lambda p: p[0],
+        )
+        entries.append(
+            Entry(
+                vid,
+                split,
+                (vid, *_without_prefix(vid)),
+                texts=[s for _, s in pairs],
+                sentence_times=[w for w, _ in pairs],
+            )
+        )
     return entries
 
 

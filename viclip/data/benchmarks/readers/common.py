@@ -62,8 +62,10 @@ class Listing:
 
 # --- annotation parsing helpers ------------------------------------------------
 
-def check_splits(annotations: dict, splits: list[str] | None, allowed: tuple[str, ...], reader: str,
-                 extra: tuple[str, ...] = ()) -> list[str]:
+
+def check_splits(
+    annotations: dict, splits: list[str] | None, allowed: tuple[str, ...], reader: str, extra: tuple[str, ...] = ()
+) -> list[str]:
     """The splits to read: those asked for, else every split key present in `annotations`."""
     unknown = sorted(set(annotations) - set(allowed) - set(extra))
     if unknown:  # a misspelt key would otherwise drop a split silently
@@ -169,7 +171,13 @@ def is_umt_json(path: Path) -> bool:
     if path.suffix.lower() != ".json":
         return False
     data = load_json(path)
-    return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and "caption" in data[0] and "video" in data[0]
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and isinstance(data[0], dict)
+        and "caption" in data[0]
+        and "video" in data[0]
+    )
 
 
 def umt_entries(path: Path, split: str, reader: str, extra_stems=lambda stem: ()) -> list[Entry]:
@@ -182,6 +190,7 @@ def umt_entries(path: Path, split: str, reader: str, extra_stems=lambda stem: ()
 
 
 # --- finding the videos --------------------------------------------------------
+
 
 class VideoIndex:
     """Every video file under a root, by stem: one walk instead of a stat per candidate name.
@@ -236,6 +245,7 @@ class VideoIndex:
 
 # --- manifest --------------------------------------------------------------------
 
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -269,8 +279,14 @@ def build(name: str, reader: str, listing: Listing, index: VideoIndex) -> tuple[
         rows.append(row)
     counts = {s: c for s, c in counts.items() if c["videos_listed"]}
     for split, c in counts.items():
-        log.info("%s/%s: %d listed, %d found, %d missing",
-                 name, split, c["videos_listed"], c["videos_found"], c["videos_missing"])
+        log.info(
+            "%s/%s: %d listed, %d found, %d missing",
+            name,
+            split,
+            c["videos_listed"],
+            c["videos_found"],
+            c["videos_missing"],
+        )
         if c["videos_found"] == 0:
             example = next(m["expected_path"] for m in missing if m["split"] == split)
             raise FileNotFoundError(
@@ -292,15 +308,21 @@ def build(name: str, reader: str, listing: Listing, index: VideoIndex) -> tuple[
         "eval_split": listing.eval_split,
         "video_root": str(index.root),
         "extensions": list(index.extensions),
-        "source": {k: {"path": str(Path(p).absolute()), "sha256": _sha256(Path(p))} for k, p in listing.sources.items()},
+        "source": {
+            k: {"path": str(Path(p).absolute()), "sha256": _sha256(Path(p))} for k, p in listing.sources.items()
+        },
         "counts": counts,
         **listing.notes,
     }
     if listing.classes is not None:
         meta["classes"] = list(listing.classes)
     if index.n_ambiguous:
-        log.warning("%s: %d file stems occur more than once under %s; took the first by extension order, then path",
-                    name, index.n_ambiguous, index.root)
+        log.warning(
+            "%s: %d file stems occur more than once under %s; took the first by extension order, then path",
+            name,
+            index.n_ambiguous,
+            index.root,
+        )
     return manifest, meta, pd.DataFrame(missing, columns=["clip_id", "expected_path", "split"])
 
 

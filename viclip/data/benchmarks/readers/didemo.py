@@ -42,12 +42,17 @@ SEGMENT_S = 5.0
 
 def _window(times, path: Path, where: str) -> list[float]:
     def pair(t) -> bool:
-        numbers = isinstance(t, list) and len(t) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in t)
+        numbers = (
+            isinstance(t, list)
+            and len(t) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in t)
+        )
         return numbers and 0 <= t[0] <= t[1]
 
     if not (isinstance(times, list) and times and all(pair(t) for t in times)):
-        raise AnnotationError(f"{path}: {where}: field 'times' must be a non-empty list of [first, last] segment indices, "
-                              f"got {times!r}")
+        raise AnnotationError(
+            f"{path}: {where}: field 'times' must be a non-empty list of [first, last] segment indices, got {times!r}"
+        )
     first = sum(t[0] for t in times) / len(times)
     last = sum(t[1] for t in times) / len(times)
     return [first * SEGMENT_S, (last + 1) * SEGMENT_S]
@@ -63,8 +68,15 @@ def read_moments(path: Path, split: str) -> list[Entry]:
     for video, items in moments.items():
         items.sort(key=lambda m: m[0])  # stable: equal windows keep file order
         stem = strip_video_suffix(os.path.basename(video))
-        entries.append(Entry(strip_video_suffix(video), split, (video, stem), texts=[t for _, t in items],
-                             sentence_times=[w for w, _ in items]))
+        entries.append(
+            Entry(
+                strip_video_suffix(video),
+                split,
+                (video, stem),
+                texts=[t for _, t in items],
+                sentence_times=[w for w, _ in items],
+            )
+        )
     return entries
 
 

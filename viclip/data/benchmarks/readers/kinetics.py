@@ -26,7 +26,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from viclip.data.benchmarks.readers.common import AnnotationError, Entry, Listing, check_splits, read_csv_rows, source_path
+from viclip.data.benchmarks.readers.common import (
+    AnnotationError,
+    Entry,
+    Listing,
+    check_splits,
+    read_csv_rows,
+    source_path,
+)
 
 VERSIONS = (400, 600, 700)
 NAMINGS = ("clip", "youtube_id_trimmed", "youtube_id_untrimmed")
@@ -74,20 +81,26 @@ def read(annotations: dict, splits: list[str] | None = None, *, version: int, na
         sources[split] = path
         rows = read_csv_rows(path, ("youtube_id", "time_start", "time_end"))
         if rows and "label" not in rows[0][1]:
-            raise AnnotationError(f"{path}: no 'label' column: this {split} csv has no public labels and cannot be evaluated")
+            raise AnnotationError(
+                f"{path}: no 'label' column: this {split} csv has no public labels and cannot be evaluated"
+            )
         seen: dict[str, int] = {}
         for line, row in rows:
             yid = (row["youtube_id"] or "").strip()
             if not YOUTUBE_ID.fullmatch(yid):
-                raise AnnotationError(f"{path}: line {line}: field 'youtube_id' is not an 11-character YouTube id: {yid!r}")
+                raise AnnotationError(
+                    f"{path}: line {line}: field 'youtube_id' is not an 11-character YouTube id: {yid!r}"
+                )
             start = _seconds(row["time_start"], path, line, "time_start")
             end = _seconds(row["time_end"], path, line, "time_end")
             if end <= start:
                 raise AnnotationError(f"{path}: line {line}: time_end {end} is not after time_start {start}")
             label = label_of((row["label"] or "").strip(), version)
             if label is None:
-                raise AnnotationError(f"{path}: line {line}: field 'label' {row['label']!r} is not one of the "
-                                      f"{version} Kinetics-{version} class names")
+                raise AnnotationError(
+                    f"{path}: line {line}: field 'label' {row['label']!r} is not one of the "
+                    f"{version} Kinetics-{version} class names"
+                )
             clip_id = f"{yid}_{start:06d}_{end:06d}"
             if clip_id in seen:
                 if seen[clip_id] != label:
@@ -101,5 +114,11 @@ def read(annotations: dict, splits: list[str] | None = None, *, version: int, na
             else:
                 entry = Entry(clip_id, split, (yid,), label=label, start_s=float(start), end_s=float(end))
             entries.append(entry)
-    return Listing("classification", entries, sources, classes=list(class_names(version)), eval_split="val",
-                   notes={"class_list": f"viclip/data/benchmarks/classnames/k{version}.txt"})
+    return Listing(
+        "classification",
+        entries,
+        sources,
+        classes=list(class_names(version)),
+        eval_split="val",
+        notes={"class_list": f"viclip/data/benchmarks/classnames/k{version}.txt"},
+    )

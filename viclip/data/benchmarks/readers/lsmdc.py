@@ -38,8 +38,9 @@ def read_tsv(path: Path) -> dict[str, list[str]]:
             continue
         fields = line.rstrip("\r\n").split("\t")
         if len(fields) != 6:
-            raise AnnotationError(f"{path}: line {n}: expected 6 tab-separated fields (clip id, 4 times, sentence), "
-                                  f"got {len(fields)}")
+            raise AnnotationError(
+                f"{path}: line {n}: expected 6 tab-separated fields (clip id, 4 times, sentence), got {len(fields)}"
+            )
         clip_id, sentence = fields[0].strip(), fields[5].strip()
         if not clip_id or not sentence:
             raise AnnotationError(f"{path}: line {n}: empty {'clip id' if not clip_id else 'sentence'} field")

@@ -39,7 +39,8 @@ def _sentences(path) -> dict[str, list[str]]:
         if not isinstance(item, dict) or "video_id" not in item or "caption" not in item:
             raise AnnotationError(f"{path}: {where}: needs fields 'video_id' and 'caption'")
         out.setdefault(text_field(item["video_id"], path, where, "video_id"), []).append(
-            text_field(item["caption"], path, where, "caption"))
+            text_field(item["caption"], path, where, "caption")
+        )
     return out
 
 
@@ -65,7 +66,9 @@ def read(annotations: dict, splits: list[str] | None = None) -> Listing:
             for line, row in rows:
                 vid = text_field(row["video_id"], path, f"line {line}", "video_id")
                 if vid not in sentences:
-                    raise AnnotationError(f"{path}: line {line}: video_id {vid!r} has no caption in {sources['data_json']}")
+                    raise AnnotationError(
+                        f"{path}: line {line}: video_id {vid!r} has no caption in {sources['data_json']}"
+                    )
                 by_video[vid] = sentences[vid]
         entries += [Entry(vid, split, (vid,), texts=texts) for vid, texts in by_video.items()]
     return Listing("retrieval", entries, sources, eval_split="test")

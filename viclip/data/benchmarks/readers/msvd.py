@@ -42,8 +42,10 @@ def _read_text(path: Path) -> list[str]:
 
 def read_captions(path: Path) -> dict[str, list[str]]:
     if path.suffix.lower() == ".pkl":
-        raise AnnotationError(f"{path}: pickle files are not read (unpickling runs code); "
-                              "give AllVideoDescriptions.txt, video_corpus.csv or the UMT json")
+        raise AnnotationError(
+            f"{path}: pickle files are not read (unpickling runs code); "
+            "give AllVideoDescriptions.txt, video_corpus.csv or the UMT json"
+        )
     out: dict[str, list[str]] = {}
     if path.suffix.lower() == ".csv":
         for line, row in read_csv_rows(path, ("VideoID", "Start", "End", "Language", "Description")):
@@ -51,8 +53,10 @@ def read_captions(path: Path) -> dict[str, list[str]]:
                 continue
             vid, start, end = (row[k].strip() for k in ("VideoID", "Start", "End"))
             if not vid or not start.isdigit() or not end.isdigit():
-                raise AnnotationError(f"{path}: line {line}: fields 'VideoID', 'Start', 'End' must be an id and two integers, "
-                                      f"got {vid!r}, {start!r}, {end!r}")
+                raise AnnotationError(
+                    f"{path}: line {line}: fields 'VideoID', 'Start', 'End' must be an id and two integers, "
+                    f"got {vid!r}, {start!r}, {end!r}"
+                )
             out.setdefault(f"{vid}_{start}_{end}", []).append(row["Description"].strip())
         return out
     for n, line in enumerate(_read_text(path), start=1):
