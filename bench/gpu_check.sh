@@ -4,6 +4,7 @@
 #      then the autotuned configs), then timed against SDPA's flash backend and the torch paths;
 #   2. bench/pretrain_step.py --device cuda: a ViCLIP-B/16 training step in bf16, Triton vs torch,
 #      mask 0.9 vs 0 (it reuses the autotuned configs that step 1 cached on disk).
+# Every CUDA run also checks the kernels on one small shape on first use (viclip/kernels/selfcheck.py); this is the full check.
 # Needs a python with torch and triton that see the GPU; the repo itself goes on PYTHONPATH, so the
 # library does not have to be installed there. Exit status: non-zero if a check or a step failed.
 #

@@ -12,78 +12,12 @@
 # captioner then reruns that job, and the other captioner's captions come back
 # from the caption cache (`execution.cache_dir`) but their rewritten file
 # reruns what reads it, so sharing is off by default. The cache also lets a
-# killed job resume from its finished chunks. `captions.execution` is kept out of params:
-# it changes how jobs run, not what they write.
-
-CAPTIONS = config["captions"]
-CAPTION_EXECUTION = CAPTIONS.get("execution", {})
-CAPTION_SHARDS = list(range(CAPTIONS.get("shards", 1)))
-CAPTION_FUSION = CAPTIONS.get("fusion", "concat")
-CAPTION_HF = CAPTIONS["backend"] == "hf"
-SHARE_FRAMES = CAPTION_HF and CAPTION_EXECUTION.get("share_frames", False)
-CAPTION_SHARD_DIR = "results/captions/{corpus}/shards/{shard}"
+# killed job resume from its finished chunks. `captions.execution` is kept out
+# of params: it changes how jobs run, not what they write.
 
 
 wildcard_constraints:
     shard=r"\d+",
-
-
-def caption_params(part):
-    """The captions keys one variant's output depends on: other keys' changes leave it alone."""
-    c = CAPTIONS
-    if part == "fused":
-        out = {"fusion": CAPTION_FUSION}
-        if CAPTION_FUSION == "summary_prompted":
-            out["summarizer"] = c["hf"]["summarizer"]
-        return canonical(out)
-    out = {"backend": c["backend"]}
-    if part == "frames":
-        out["frames_per_clip"] = c["frames_per_clip"]
-    if CAPTION_HF:
-        role = "summarizer" if part == "summary" else part
-        block = dict(c["hf"][role])
-        if part == "summary":
-            block.pop("fusion_prompt", None)  # read by fuse only
-        return canonical({**out, "hf": {role: block}})
-    out["seed"] = c["seed"]
-    if part == "summary":
-        return canonical(
-            {**out, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}}
-        )
-    return canonical({**out, "noise": {part: c["noise"][part]}})
-
-
-def caption_shard(wildcards):
-    return {"shard": int(wildcards.shard), "shards": len(CAPTION_SHARDS)}
-
-
-def caption_resources(model_job):
-    """`captions.execution` sizes the jobs that run models; a concatenation gets a small job."""
-    ex = CAPTION_EXECUTION
-    if not model_job:
-        return {"mem_mb": 2000, "runtime": 30, "gpu": 0, "cpus_per_task": 1}
-    return {
-        "mem_mb": ex.get("mem_mb", 2000),
-        "runtime": ex.get("runtime_min", 60),
-        "gpu": ex.get("gpus", 0) if CAPTION_HF else 0,
-        "cpus_per_task": ex.get("cpus", 1),
-    }
-
-
-def caption_variant_files(corpus):
-    return expand(
-        "results/captions/{corpus}/{variant}.parquet", corpus=corpus, variant=["coarse", "frames", "summary", "fused"]
-    )
-
-
-CAPTION_OUTPUTS = (
-    caption_variant_files(CORPUS)
-    + [
-        f"results/captions/{CORPUS}/stats.json",
-        f"results/captions/{CORPUS}/stats.tsv",
-    ]
-    + expand(CAPTION_SHARD_DIR + "/sheet.png", corpus=CORPUS, shard=CAPTION_SHARDS)
-)
 
 
 rule captions:
@@ -91,136 +25,120 @@ rule captions:
         CAPTION_OUTPUTS,
 
 
-if SHARE_FRAMES:
+rule caption_images:
+    input:
+        index=get_corpus_clips(),
+    output:
+        coarse="results/captions/{corpus}/shards/{shard}/coarse.parquet",
+        frames="results/captions/{corpus}/shards/{shard}/frames.parquet",
+    log:
+        "logs/captions/images-{corpus}-{shard}.log",
+    benchmark:
+        "benchmarks/captions/images-{corpus}-{shard}.tsv"
+    wildcard_constraints:
+        corpus=one_of([CORPUS] if SHARE_FRAMES else []),
+    conda:
+        "../envs/viclip.yaml"
+    threads: CAPTION_EXECUTION.cpus
+    resources:
+        **get_resources("captions"),
+    params:
+        captioners=get_captioners("coarse", "frames"),
+        run=get_caption_shard,
+        code=get_code("caption_images.py"),
+    script:
+        "../scripts/caption_images.py"
 
-    rule caption_images:
-        input:
-            index=corpus_clips(),
+
+# Without shared frames, each image captioner is a job of its own.
+if not SHARE_FRAMES:
+
+    use rule caption_images as caption_coarse with:
         output:
-            coarse=CAPTION_SHARD_DIR + "/coarse.parquet",
-            frames=CAPTION_SHARD_DIR + "/frames.parquet",
-        log:
-            "logs/captions/images-{corpus}-{shard}.log",
-        benchmark:
-            "benchmarks/captions/images-{corpus}-{shard}.tsv"
-        threads: CAPTION_EXECUTION.get("cpus", 1)
-        resources:
-            **caption_resources(True),
-        params:
-            coarse=caption_params("coarse"),
-            frames=caption_params("frames"),
-            run=caption_shard,
-        script:
-            "../scripts/caption_images.py"
-
-else:
-
-    rule caption_coarse:
-        input:
-            index=corpus_clips(),
-        output:
-            coarse=CAPTION_SHARD_DIR + "/coarse.parquet",
+            coarse="results/captions/{corpus}/shards/{shard}/coarse.parquet",
         log:
             "logs/captions/coarse-{corpus}-{shard}.log",
         benchmark:
             "benchmarks/captions/coarse-{corpus}-{shard}.tsv"
-        threads: CAPTION_EXECUTION.get("cpus", 1)
-        resources:
-            **caption_resources(True),
+        wildcard_constraints:
+            corpus=CORPUS,
         params:
-            coarse=caption_params("coarse"),
-            run=caption_shard,
-        script:
-            "../scripts/caption_images.py"
+            captioners=get_captioners("coarse"),
 
-    rule caption_frames:
-        input:
-            index=corpus_clips(),
+    use rule caption_images as caption_frames with:
         output:
-            frames=CAPTION_SHARD_DIR + "/frames.parquet",
+            frames="results/captions/{corpus}/shards/{shard}/frames.parquet",
         log:
             "logs/captions/frames-{corpus}-{shard}.log",
         benchmark:
             "benchmarks/captions/frames-{corpus}-{shard}.tsv"
-        threads: CAPTION_EXECUTION.get("cpus", 1)
-        resources:
-            **caption_resources(True),
+        wildcard_constraints:
+            corpus=CORPUS,
         params:
-            frames=caption_params("frames"),
-            run=caption_shard,
-        script:
-            "../scripts/caption_images.py"
+            captioners=get_captioners("frames"),
 
 
 rule summarize:
     input:
-        frames=CAPTION_SHARD_DIR + "/frames.parquet",
+        frames="results/captions/{corpus}/shards/{shard}/frames.parquet",
     output:
-        CAPTION_SHARD_DIR + "/summary.parquet",
+        "results/captions/{corpus}/shards/{shard}/summary.parquet",
     log:
         "logs/captions/summary-{corpus}-{shard}.log",
     benchmark:
         "benchmarks/captions/summary-{corpus}-{shard}.tsv"
-    threads: CAPTION_EXECUTION.get("cpus", 1)
+    conda:
+        "../envs/viclip.yaml"
+    threads: CAPTION_EXECUTION.cpus
     resources:
-        **caption_resources(True),
+        **get_resources("captions"),
     params:
-        summary=caption_params("summary"),
-        run=caption_shard,
+        summary=get_caption_params("summary"),
+        run=get_caption_shard,
+        code=get_code("summarize.py"),
     script:
         "../scripts/summarize.py"
 
 
-# concat reads the summary; summary_prompted reads the frame captions instead
-FUSE_INPUTS = {"coarse": CAPTION_SHARD_DIR + "/coarse.parquet"} | (
-    {"frames": CAPTION_SHARD_DIR + "/frames.parquet"}
-    if CAPTION_FUSION == "summary_prompted"
-    else {"summary": CAPTION_SHARD_DIR + "/summary.parquet"}
-)
-
-
 rule fuse:
     input:
-        **FUSE_INPUTS,
+        unpack(get_fuse_inputs),
     output:
-        CAPTION_SHARD_DIR + "/fused.parquet",
+        "results/captions/{corpus}/shards/{shard}/fused.parquet",
     log:
         "logs/captions/fused-{corpus}-{shard}.log",
     benchmark:
         "benchmarks/captions/fused-{corpus}-{shard}.tsv"
-    threads: caption_resources(CAPTION_FUSION == "summary_prompted")["cpus_per_task"]
+    conda:
+        "../envs/viclip.yaml"
+    threads: get_fuse_resources().get("cpus_per_task", 1)
     resources:
-        **caption_resources(CAPTION_FUSION == "summary_prompted"),
+        **get_fuse_resources(),
     params:
-        fused=caption_params("fused"),
-        run=caption_shard,
+        fused=get_caption_params("fused"),
+        run=get_caption_shard,
+        code=get_code("fuse.py"),
     script:
         "../scripts/fuse.py"
 
 
-# A plain file merge: run in the workflow's own process where the executor
-# allows (no Python/torch start-up per variant).
 rule gather_captions:
     input:
-        lambda wildcards: expand(
-            CAPTION_SHARD_DIR + "/{variant}.parquet",
-            corpus=wildcards.corpus,
-            shard=CAPTION_SHARDS,
-            variant=wildcards.variant,
-        ),
+        get_caption_shards,
     output:
         "results/captions/{corpus}/{variant}.parquet",
     log:
         "logs/captions/gather-{corpus}-{variant}.log",
     wildcard_constraints:
-        variant="coarse|frames|summary|fused",
+        variant="|".join(CAPTION_VARIANTS),
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
-    run:
-        from viclip.captions.io import gather_variant
-
-        gather_variant(list(input), wildcards.variant, output[0], log[0])
+        **get_resources("gather_captions"),
+    params:
+        code=get_code("gather_captions.py"),
+    script:
+        "../scripts/gather_captions.py"
 
 
 rule caption_stats:
@@ -234,29 +152,34 @@ rule caption_stats:
         tsv="results/captions/{corpus}/stats.tsv",
     log:
         "logs/captions/stats-{corpus}.log",
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **get_resources("caption_stats"),
+    params:
+        code=get_code("caption_stats.py"),
     script:
         "../scripts/caption_stats.py"
 
 
 rule caption_sheet:
     input:
-        index=corpus_clips(),
-        coarse=CAPTION_SHARD_DIR + "/coarse.parquet",
-        frames=CAPTION_SHARD_DIR + "/frames.parquet",
-        summary=CAPTION_SHARD_DIR + "/summary.parquet",
-        fused=CAPTION_SHARD_DIR + "/fused.parquet",
+        index=get_corpus_clips(),
+        coarse="results/captions/{corpus}/shards/{shard}/coarse.parquet",
+        frames="results/captions/{corpus}/shards/{shard}/frames.parquet",
+        summary="results/captions/{corpus}/shards/{shard}/summary.parquet",
+        fused="results/captions/{corpus}/shards/{shard}/fused.parquet",
     output:
-        CAPTION_SHARD_DIR + "/sheet.png",
+        "results/captions/{corpus}/shards/{shard}/sheet.png",
     log:
         "logs/captions/sheet-{corpus}-{shard}.log",
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **get_resources("caption_sheet"),
     params:
         n_clips=CAPTIONS.get("sheet_clips", 6),
-        run=caption_shard,
+        run=get_caption_shard,
+        code=get_code("caption_sheet.py"),
     script:
         "../scripts/caption_sheet.py"

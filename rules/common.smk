@@ -1,6 +1,8 @@
-# Run naming, config checks and input functions. Everything a rule reads from
-# the config goes through `params:` so that changing a key reruns exactly the
-# jobs that read it.
+# Config checks, run naming and every decision the rules take: input, params
+# and resource functions (get_*). Everything a rule reads from the config goes
+# through `params:` so that changing a key reruns exactly the jobs that read
+# it; each rule's `code` param is a digest of the library code its script runs
+# (viclip/codehash.py), so a library edit reruns exactly the jobs it affects.
 
 import os
 import sys
@@ -8,13 +10,20 @@ from pathlib import Path
 
 # Jobs import the library of this checkout, whatever else is installed, so a
 # clone runs its own code (scripts run from .snakemake/scripts/, not here).
+# `snakemake --lint` asks for PYTHONPATH in `envvars:`, which would make the
+# user set it; it is set here instead, for every job this process starts.
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
+from viclip.captions.settings import ExecutionSettings
+from viclip.codehash import code_digest
 from viclip.config import resolve_kinds, validate
 from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
+from viclip.eval.protocol import finetuned_settings, zeroshot_settings
+from viclip.model.config import ViCLIPConfig
 from viclip.report.ablations import ablations
 from viclip.train.arms import arm_schedule
+from viclip.train.execution import Execution
 
 SCHEMA = Path(workflow.basedir) / "configs" / "schema.yaml"
 config.update(resolve_kinds(config, workflow.config_settings.overwrite_config, SCHEMA))
@@ -76,20 +85,118 @@ def one_of(names):
     return "|".join(names) if names else "(?!)"
 
 
-def user_file(path, key):
-    """A file the user supplies, as a job input once it exists.
-
-    Until then the job takes it as a parameter and fails with a message naming
-    the config key, so the whole DAG can be planned (`-n`) before the data is
-    fetched.
-    """
-    if Path(path).exists():
-        return [path]
-    logger.warning(f"{key}: {path} does not exist yet; jobs that read it will fail until it does")
-    return []
+# Files and folders the user supplies, by the config key that names each. A
+# dry run lists the missing ones in one block, so a paper-scale run learns of a
+# missing CLIP file or video folder at planning time, not after days of
+# download and captioning. A missing one is left out of its jobs' inputs (so
+# the DAG still plans) and the job that reads it fails naming the key.
+WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors")
 
 
-def corpus_clips():
+def external_files():
+    files = {}
+    if CORPUS_KIND == "internvid":
+        files["corpus.metadata"] = config["corpus"]["metadata"]
+        download = config["corpus"]["download"]
+        if download["source"] == "local":
+            files["corpus.download.local_dir"] = download.get("local_dir") or ""
+    model = ViCLIPConfig.from_dict(config["model"])
+    if model.init == "clip":
+        if model.clip_name.endswith(".json"):
+            files["model.clip_name"] = model.clip_name
+        # anything else is an open_clip tag, fetched by open_clip where the hub is reachable
+        if "/" in model.clip_pretrained or model.clip_pretrained.endswith(WEIGHT_SUFFIXES):
+            files["model.clip_pretrained"] = model.clip_pretrained
+    for bench in REAL_BENCHMARKS:
+        settings = config["benchmarks"][bench]
+        for key, path in sorted(settings["annotations"].items()):
+            files[f"benchmarks.{bench}.annotations.{key}"] = path
+        files[f"benchmarks.{bench}.video_root"] = settings["video_root"]
+    return files
+
+
+EXTERNAL_FILES = external_files()
+MISSING_FILES = {key: path for key, path in EXTERNAL_FILES.items() if not path or not Path(path).exists()}
+if MISSING_FILES:
+    logger.warning(
+        f"{len(MISSING_FILES)} file(s) the config names do not exist yet; the jobs that read them fail until they do:\n"
+        + "\n".join(f"  {key}: {path or '(not set)'}" for key, path in MISSING_FILES.items())
+    )
+
+
+def user_file(key):
+    """The file or folder config key `key` names, as a job input once it exists."""
+    return [] if key in MISSING_FILES else [EXTERNAL_FILES[key]]
+
+
+def get_clip_files(wildcards):
+    """The CLIP config and weights a clip-initialised run starts from (pretraining, and WiSE-FT's init)."""
+    return [f for key in ("model.clip_name", "model.clip_pretrained") if key in EXTERNAL_FILES for f in user_file(key)]
+
+
+def get_download_source(wildcards):
+    """The folder of full videos a `local` download cuts from (none for YouTube)."""
+    return user_file("corpus.download.local_dir") if "corpus.download.local_dir" in EXTERNAL_FILES else []
+
+
+def get_benchmark_files(wildcards):
+    """A real benchmark's annotation files and video folder."""
+    prefix = f"benchmarks.{wildcards.bench}."
+    return [f for key in EXTERNAL_FILES if key.startswith(prefix) for f in user_file(key)]
+
+
+def get_code(script):
+    """The `code` param for a job of `script`, a digest of the library code it runs (viclip/codehash.py)."""
+    return code_digest(workflow.basedir, Path(workflow.basedir) / "scripts" / script)
+
+
+# Job sizes: the typed settings are the one source of defaults. Training jobs
+# read `pretrain.execution` / `finetune.execution`, caption model jobs
+# `captions.execution`; the rest are small fixed jobs. All are kept out of
+# params: they change how a job runs, never what it computes.
+PRETRAIN_EXECUTION = Execution.from_config(config["pretrain"].get("execution"), "pretrain.execution")
+FINETUNE_EXECUTION = Execution.from_config(config["finetune"].get("execution"), "finetune.execution")
+CAPTION_EXECUTION = ExecutionSettings.from_config(config["captions"].get("execution"))
+SMALL_JOBS = {  # (mem_mb, runtime in minutes)
+    "internvid_metadata": (4000, 60),
+    "select_subset": (4000, 30),
+    "download_clips": (8000, 24 * 60),
+    "render_corpus": (2000, 60),
+    "render_benchmark": (2000, 30),
+    "decode_corpus": (4000, 60),
+    "prepare_benchmark": (4000, 30),
+    "decode_benchmark": (2000, 30),
+    "caption_text": (2000, 30),
+    "gather_captions": (4000, 30),
+    "caption_stats": (2000, 10),
+    "caption_sheet": (2000, 10),
+    "evaluate_zeroshot": (3000, 30),
+    "report": (1000, 10),
+}
+
+
+def get_resources(step):
+    """The resources of a `step`'s jobs: a training step, `captions` (model jobs) or a SMALL_JOBS entry."""
+    if step == "pretrain":
+        return PRETRAIN_EXECUTION.resources()
+    if step == "finetune":
+        return FINETUNE_EXECUTION.resources()
+    if step == "captions":
+        ex = CAPTION_EXECUTION
+        return {
+            "mem_mb": ex.mem_mb,
+            "runtime": ex.runtime_min,
+            "gpu": ex.gpus if CAPTION_HF else 0,
+            "cpus_per_task": ex.cpus,
+        }
+    mem_mb, runtime = SMALL_JOBS[step]
+    return {"mem_mb": mem_mb, "runtime": runtime}
+
+
+# --- data -------------------------------------------------------------------
+
+
+def get_corpus_clips(wildcards=None):
     """The clip table captioners and pretraining read (paths relative to the corpus folder)."""
     if CORPUS_KIND == "internvid":
         return f"results/data/{CORPUS}/clips.parquet"
@@ -100,29 +207,22 @@ def bench_dir(bench):
     return f"results/data/benchmarks/{bench}"
 
 
-# Each arm's pretraining settings: the shared block with the arm's own schedule (viclip.train.arms),
-# worked out once when the workflow loads, so a bad `match_compute` stops it here.
-ARM_SCHEDULES = {arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in ARMS}
+def get_out_dir(wildcards):
+    """The folder of a corpus or benchmark, where a job writes what is not an output (videos, ledgers)."""
+    if "bench" in wildcards.keys():
+        return bench_dir(wildcards.bench)
+    return f"results/data/{wildcards.corpus}"
 
 
-def arm_train_settings(wildcards):
-    return ARM_SCHEDULES[wildcards.arm]
+def get_bench_name(wildcards):
+    return wildcards.bench
 
 
-def arm_mask_ratio(wildcards):
-    return config["arms"][wildcards.arm]["mask_ratio"]
-
-
-def arm_captions(wildcards):
-    variant = config["arms"][wildcards.arm]["captions"]
-    return f"results/captions/{CORPUS}/{variant}.parquet"
-
-
-def benchmark_settings(wildcards):
+def get_benchmark_settings(wildcards):
     return canonical(config["benchmarks"][wildcards.bench])
 
 
-def benchmark_decoding(wildcards):
+def get_benchmark_decoding(wildcards):
     """How a benchmark's frame cache is decoded.
 
     Rendered stand-ins keep every frame at their own size. Real benchmarks are
@@ -136,11 +236,152 @@ def benchmark_decoding(wildcards):
     return {"size": m.get("image_size", 224), "num_frames": m.get("num_frames", 8), "fallback": True}
 
 
-def run_seed(wildcards):
+def get_decode_threads(wildcards):
+    return 4 if wildcards.bench in REAL_BENCHMARKS else 1
+
+
+# --- captions -----------------------------------------------------------------
+
+CAPTIONS = config["captions"]
+CAPTION_SHARDS = list(range(CAPTIONS.get("shards", 1)))
+CAPTION_FUSION = CAPTIONS.get("fusion", "concat")
+CAPTION_HF = CAPTIONS["backend"] == "hf"
+SHARE_FRAMES = CAPTION_HF and CAPTION_EXECUTION.share_frames
+CAPTION_VARIANTS = ["coarse", "frames", "summary", "fused"]
+CAPTION_OUTPUTS = (
+    expand("results/captions/{corpus}/{variant}.parquet", corpus=CORPUS, variant=CAPTION_VARIANTS)
+    + [f"results/captions/{CORPUS}/stats.json", f"results/captions/{CORPUS}/stats.tsv"]
+    + expand("results/captions/{corpus}/shards/{shard}/sheet.png", corpus=CORPUS, shard=CAPTION_SHARDS)
+)
+
+
+def get_caption_params(part):
+    """The captions keys one variant's output depends on: other keys' changes leave it alone."""
+    c = CAPTIONS
+    if part == "fused":
+        out = {"fusion": CAPTION_FUSION}
+        if CAPTION_FUSION == "summary_prompted":
+            out["summarizer"] = c["hf"]["summarizer"]
+        return canonical(out)
+    out = {"backend": c["backend"]}
+    if part == "frames":
+        out["frames_per_clip"] = c["frames_per_clip"]
+    if CAPTION_HF:
+        role = "summarizer" if part == "summary" else part
+        block = dict(c["hf"][role])
+        if part == "summary":
+            block.pop("fusion_prompt", None)  # read by fuse only
+        return canonical({**out, "hf": {role: block}})
+    out["seed"] = c["seed"]
+    if part == "summary":
+        return canonical(
+            {**out, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}}
+        )
+    return canonical({**out, "noise": {part: c["noise"][part]}})
+
+
+def get_captioners(*parts):
+    """The image captioners' settings of a job that writes `parts` (coarse, frames or both)."""
+    return {part: get_caption_params(part) for part in parts}
+
+
+def get_caption_shard(wildcards):
+    return {"shard": int(wildcards.shard), "shards": len(CAPTION_SHARDS)}
+
+
+def get_fuse_inputs(wildcards):
+    """concat fuses the coarse caption with the summary; summary_prompted has the LLM read the frame captions."""
+    shard = f"results/captions/{wildcards.corpus}/shards/{wildcards.shard}"
+    second = "frames" if CAPTION_FUSION == "summary_prompted" else "summary"
+    return {"coarse": f"{shard}/coarse.parquet", second: f"{shard}/{second}.parquet"}
+
+
+def get_fuse_resources(wildcards=None):
+    """Prompted fusion runs the summarizer (a model job); concatenation is a small one."""
+    return get_resources("captions" if CAPTION_FUSION == "summary_prompted" else "caption_text")
+
+
+def get_caption_shards(wildcards):
+    return expand(
+        "results/captions/{corpus}/shards/{shard}/{variant}.parquet",
+        corpus=wildcards.corpus,
+        shard=CAPTION_SHARDS,
+        variant=wildcards.variant,
+    )
+
+
+# --- pretraining ----------------------------------------------------------------
+
+# Each arm's pretraining settings: the shared block with the arm's own schedule (viclip.train.arms),
+# worked out once when the workflow loads, so a bad `match_compute` stops it here.
+ARM_SCHEDULES = {arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in ARMS}
+
+
+def get_pretrain_corpus(wildcards):
+    """The synthetic corpus trains from its decoded frame cache; a real one decodes its clip files on the fly."""
+    if CORPUS_KIND == "synthetic":
+        return {"frames": f"results/data/{CORPUS}/frames.npy", "index": f"results/data/{CORPUS}/frames.parquet"}
+    return {"manifest": f"results/data/{CORPUS}/clips.parquet"}
+
+
+def get_arm_schedule(wildcards):
+    return ARM_SCHEDULES[wildcards.arm]
+
+
+def get_arm_mask_ratio(wildcards):
+    return config["arms"][wildcards.arm]["mask_ratio"]
+
+
+def get_arm_captions(wildcards):
+    variant = config["arms"][wildcards.arm]["captions"]
+    return f"results/captions/{CORPUS}/{variant}.parquet"
+
+
+def get_seed(wildcards):
     return int(wildcards.seed)
 
 
-def all_records(wildcards):
+# --- evaluation and fine-tuning -------------------------------------------------
+
+# per_task: one job per run and task (a cluster fine-tunes a run's tasks in
+# parallel, and a change to one benchmark reruns only its jobs); per_run: one
+# job per run for all tasks, which on a CPU saves a torch start-up (~3 s) per
+# task, most of a tiny fine-tune.
+FINETUNE_PER_TASK = config["finetune"]["jobs"] == "per_task"
+FINETUNE_SETTINGS = canonical(
+    {
+        **{k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")},
+        "evaluate": finetuned_settings(config["evaluate"]),
+    }
+)
+ZEROSHOT_SETTINGS = canonical(zeroshot_settings(config["evaluate"]))
+
+
+def get_finetune_plan(wildcards):
+    tasks = [wildcards.task] if "task" in wildcards.keys() else FINETUNE
+    return {"tasks": tasks, "bench_dirs": [bench_dir(t) for t in tasks]}
+
+
+def get_finetune_train(wildcards=None):
+    return canonical({k: config["pretrain"][k] for k in ("augment", "flip")})
+
+
+# --- report -------------------------------------------------------------------
+
+
+def get_records(wildcards):
     return expand("results/eval/{arm}/seed{seed}/{bench}-zeroshot.json", arm=ARMS, seed=SEEDS, bench=ZEROSHOT) + expand(
         "results/eval/{arm}/seed{seed}/{task}-finetuned.json", arm=ARMS, seed=SEEDS, task=FINETUNE
     )
+
+
+def get_report_params(wildcards=None):
+    return {
+        "arms": ARMS,
+        "baseline": config["report"]["baseline"],
+        "labels": {arm: settings["label"] for arm, settings in config["arms"].items()},
+        "model": canonical(config["model"]),
+        "train": ARM_SCHEDULES,
+        "mask": {arm: config["arms"][arm]["mask_ratio"] for arm in ARMS},
+        "ablations": [{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
+    }

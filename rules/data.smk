@@ -1,11 +1,13 @@
-# Render the synthetic corpus and benchmark stand-ins to mp4, then decode them.
+# The corpus and the benchmarks: InternVid metadata -> subset -> downloaded
+# clips, or a rendered synthetic corpus; real benchmarks prepared from their
+# annotations, or rendered stand-ins; then the frame caches.
 
 
 if CORPUS_KIND == "internvid":
 
     rule internvid_metadata:
         input:
-            user_file(config["corpus"]["metadata"], "corpus.metadata"),
+            user_file("corpus.metadata"),
         output:
             clips="results/data/{corpus}/metadata.parquet",
             rejects="results/data/{corpus}/metadata_rejects.tsv",
@@ -13,11 +15,13 @@ if CORPUS_KIND == "internvid":
             "logs/data/internvid_metadata-{corpus}.log",
         benchmark:
             "benchmarks/data/internvid_metadata-{corpus}.tsv"
+        conda:
+            "../envs/viclip.yaml"
         resources:
-            mem_mb=4000,
-            runtime=60,
+            **get_resources("internvid_metadata"),
         params:
             metadata=config["corpus"]["metadata"],
+            code=get_code("internvid_metadata.py"),
         script:
             "../scripts/internvid_metadata.py"
 
@@ -30,11 +34,13 @@ if CORPUS_KIND == "internvid":
             "logs/data/select_subset-{corpus}.log",
         benchmark:
             "benchmarks/data/select_subset-{corpus}.tsv"
+        conda:
+            "../envs/viclip.yaml"
         resources:
-            mem_mb=4000,
-            runtime=30,
+            **get_resources("select_subset"),
         params:
             subset=canonical(config["corpus"]["subset"]),
+            code=get_code("select_subset.py"),
         script:
             "../scripts/select_subset.py"
 
@@ -43,6 +49,7 @@ if CORPUS_KIND == "internvid":
     rule download_clips:
         input:
             clips="results/data/{corpus}/subset.parquet",
+            source=get_download_source,
         output:
             manifest="results/data/{corpus}/clips.parquet",
             summary="results/data/{corpus}/download.json",
@@ -50,13 +57,15 @@ if CORPUS_KIND == "internvid":
             "logs/data/download_clips-{corpus}.log",
         benchmark:
             "benchmarks/data/download_clips-{corpus}.tsv"
+        conda:
+            "../envs/viclip.yaml"
         threads: config["corpus"]["download"].get("workers", 8)
         resources:
-            mem_mb=8000,
-            runtime=24 * 60,
+            **get_resources("download_clips"),
         params:
-            out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
+            out_dir=get_out_dir,
             download=canonical(config["corpus"]["download"]),
+            code=get_code("download_clips.py"),
         script:
             "../scripts/download_clips.py"
 
@@ -71,13 +80,15 @@ rule render_corpus:
         "benchmarks/data/render_corpus-{corpus}.tsv"
     wildcard_constraints:
         corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **get_resources("render_corpus"),
     params:
         world=canonical(config["world"]),
         corpus=canonical(config["corpus"]),
-        out_dir=lambda wildcards: f"results/data/{wildcards.corpus}",
+        out_dir=get_out_dir,
+        code=get_code("render_corpus.py"),
     script:
         "../scripts/render_corpus.py"
 
@@ -93,13 +104,15 @@ rule render_benchmark:
         "benchmarks/data/render_benchmark-{bench}.tsv"
     wildcard_constraints:
         bench=one_of(RENDERED_BENCHMARKS),
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **get_resources("render_benchmark"),
     params:
         world=canonical(config["world"]),
-        settings=benchmark_settings,
-        out_dir=lambda wildcards: bench_dir(wildcards.bench),
+        settings=get_benchmark_settings,
+        out_dir=get_out_dir,
+        code=get_code("render_benchmark.py"),
     script:
         "../scripts/render_benchmark.py"
 
@@ -117,20 +130,19 @@ rule decode_corpus:
         "benchmarks/data/decode_corpus-{corpus}.tsv"
     wildcard_constraints:
         corpus=one_of([CORPUS] if CORPUS_KIND == "synthetic" else []),
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **get_resources("decode_corpus"),
+    params:
+        code=get_code("decode_frames.py"),
     script:
         "../scripts/decode_frames.py"
 
 
 rule prepare_benchmark:
     input:
-        lambda wildcards: [
-            f
-            for key, path in sorted(config["benchmarks"][wildcards.bench]["annotations"].items())
-            for f in user_file(path, f"benchmarks.{wildcards.bench}.annotations.{key}")
-        ],
+        get_benchmark_files,
     output:
         manifest="results/data/benchmarks/{bench}/manifest.parquet",
         meta="results/data/benchmarks/{bench}/meta.json",
@@ -141,12 +153,14 @@ rule prepare_benchmark:
         "benchmarks/data/prepare_benchmark-{bench}.tsv"
     wildcard_constraints:
         bench=one_of(REAL_BENCHMARKS),
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **get_resources("prepare_benchmark"),
     params:
-        name=lambda wildcards: wildcards.bench,
-        settings=benchmark_settings,
+        name=get_bench_name,
+        settings=get_benchmark_settings,
+        code=get_code("prepare_benchmark.py"),
     script:
         "../scripts/prepare_benchmark.py"
 
@@ -162,11 +176,13 @@ rule decode_benchmark:
         "logs/data/decode_benchmark-{bench}.log",
     benchmark:
         "benchmarks/data/decode_benchmark-{bench}.tsv"
-    threads: lambda wildcards: 4 if wildcards.bench in REAL_BENCHMARKS else 1
+    conda:
+        "../envs/viclip.yaml"
+    threads: get_decode_threads
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **get_resources("decode_benchmark"),
     params:
-        decode=benchmark_decoding,
+        decode=get_benchmark_decoding,
+        code=get_code("decode_frames.py"),
     script:
         "../scripts/decode_frames.py"

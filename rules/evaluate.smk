@@ -1,11 +1,10 @@
 # Zero-shot evaluation: one job per run writes one record per benchmark.
 
-from viclip.eval.protocol import zeroshot_settings
-
 
 rule evaluate_zeroshot:
     input:
         checkpoint="results/runs/{arm}/seed{seed}/checkpoint.pt",
+        clip=get_clip_files,
         frames=expand("results/data/benchmarks/{bench}/frames.npy", bench=ZEROSHOT),
         meta=expand("results/data/benchmarks/{bench}/meta.json", bench=ZEROSHOT),
         manifest=expand("results/data/benchmarks/{bench}/manifest.parquet", bench=ZEROSHOT),  # missing-video counts
@@ -15,12 +14,14 @@ rule evaluate_zeroshot:
         "logs/evaluate/zeroshot-{arm}-seed{seed}.log",
     benchmark:
         "benchmarks/evaluate/zeroshot-{arm}-seed{seed}.tsv"
+    conda:
+        "../envs/viclip.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        **get_resources("evaluate_zeroshot"),
     params:
         bench_dirs=[bench_dir(b) for b in ZEROSHOT],
-        settings=canonical(zeroshot_settings(config["evaluate"])),
+        settings=ZEROSHOT_SETTINGS,
+        code=get_code("evaluate_zeroshot.py"),
     script:
         "../scripts/evaluate_zeroshot.py"

@@ -5,9 +5,9 @@
 
 rule report:
     input:
-        records=all_records,
+        records=get_records,
         logs=expand("results/runs/{arm}/seed{seed}/log.jsonl", arm=ARMS, seed=SEEDS),
-        index=corpus_clips(),
+        index=get_corpus_clips(),
     output:
         tex="results/tables/ablation.tex",
         csv=report(
@@ -55,16 +55,12 @@ rule report:
         "logs/report/report.log",
     benchmark:
         "benchmarks/report/report.tsv"
+    conda:
+        "../envs/viclip.yaml"
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **get_resources("report"),
     params:
-        arms=ARMS,
-        baseline=config["report"]["baseline"],
-        labels={arm: settings["label"] for arm, settings in config["arms"].items()},
-        model=canonical(config["model"]),
-        train=ARM_SCHEDULES,
-        mask={arm: config["arms"][arm]["mask_ratio"] for arm in ARMS},
-        ablations=[{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
+        **get_report_params(),
+        code=get_code("report.py"),
     script:
         "../scripts/report.py"

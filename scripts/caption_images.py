@@ -1,7 +1,8 @@
 """Image captions of one shard (rules caption_images, caption_coarse, caption_frames).
 
-The rule's outputs say which variants this job makes: both (caption_images:
+`params.captioners` says which variants this job makes: both (caption_images:
 each clip decoded once for both captioners) or one of coarse and frames.
+
 `captions.execution` comes from the config, not params: it never changes
 what is written.
 """
@@ -19,13 +20,13 @@ p, out = snakemake.params, snakemake.output
 ex = ExecutionSettings.from_config(snakemake.config["captions"].get("execution"))
 shard, n_shards = p.run["shard"], p.run["shards"]
 clips = shard_of(read_clips(snakemake.input.index), n_shards, shard)
+models = p.captioners  # the captioners of this job's outputs: coarse, frames or both
 tasks = []
-# `in` on a Namedlist looks at its values, hence keys()
-if "coarse" in out.keys():  # noqa: SIM118
-    tasks.append(coarse_task(image_captioner(p.coarse, "coarse", ex)))
-if "frames" in out.keys():  # noqa: SIM118
-    tasks.append(frames_task(image_captioner(p.frames, "frame", ex), p.frames["frames_per_clip"]))
-hf = (getattr(p, "coarse", None) or p.frames)["backend"] == "hf"
+if "coarse" in models:
+    tasks.append(coarse_task(image_captioner(models["coarse"], "coarse", ex)))
+if "frames" in models:
+    tasks.append(frames_task(image_captioner(models["frames"], "frame", ex), models["frames"]["frames_per_clip"]))
+hf = next(iter(models.values()))["backend"] == "hf"
 run = Runner(
     ex.cache_dir if hf else None,
     shard_tag(shard, n_shards, snakemake.wildcards.corpus),

@@ -11,34 +11,29 @@ from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 
-from viclip.train import launch  # noqa: E402  (after logging is set up)
-from viclip.train.worker import run_job  # noqa: E402
+from viclip.train.execution import Execution  # noqa: E402  (after logging is set up)
+from viclip.train.pretrain import PretrainJob, run  # noqa: E402
 
 p = snakemake.params
-execution = dict(snakemake.config["pretrain"].get("execution", {}))
-out_dir = Path(snakemake.output.checkpoint).parent
-out_dir.mkdir(parents=True, exist_ok=True)
-nodes, per_node = launch.processes(execution)
-corpus = {k: getattr(snakemake.input, k) for k in ("frames", "index", "manifest") if k in snakemake.input.keys()}
-spec = dict(
+execution = Execution.from_config(snakemake.config["pretrain"].get("execution"), "pretrain.execution")
+job = PretrainJob(
     model=p.model,
     train=p.train,
     mask_ratio=p.mask_ratio,
     seed=p.seed,
-    **corpus,
+    **{k: getattr(snakemake.input, k) for k in ("frames", "index", "manifest") if k in snakemake.input.keys()},
     captions=snakemake.input.captions,
-    out_dir=str(out_dir),
+    out_dir=str(Path(snakemake.output.checkpoint).parent),
     log_path=snakemake.output.train_log,
     execution=execution,
-    threads=max(1, snakemake.threads // per_node),
+    threads=max(1, snakemake.threads // execution.per_node),
 )
 log.info(
     "arm %s seed %s: mask ratio %s, %d node(s) x %d process(es)",
     snakemake.wildcards.arm,
     p.seed,
     p.mask_ratio,
-    nodes,
-    per_node,
+    execution.nodes,
+    execution.per_node,
 )
-
-launch.run_here_or_torchrun(spec, execution, run_job, "viclip.train.worker", out_dir)
+run(job)

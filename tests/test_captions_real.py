@@ -436,7 +436,7 @@ def test_a_killed_shard_job_resumes(repo, models, snakemake_bin, tmp_path):
     smk(snakemake_bin, repo, tmp_path, "--cores", "1", "--rerun-incomplete", target)
     log = (tmp_path / "logs/captions/images-synthetic-0.log").read_text()
     line = next(ln for ln in log.splitlines() if "from the cache" in ln)
-    cached = int(line.split("'frames': ")[1].split("}")[0])
+    cached = int(line.split('"frames": ')[1].split("}")[0])
     assert 1 <= cached < 16, line
     clips = read_clips(tmp_path / "results/data/synthetic/frames.parquet")
     tasks = [

@@ -22,9 +22,8 @@ from viclip.model.factory import initial_model
 from viclip.train import launch
 from viclip.train.distributed import Dist, from_env, shutdown
 from viclip.train.loop import train_step
-from viclip.train.pretrain import Micro, PretrainTask
+from viclip.train.pretrain import Micro, PretrainTask, run_job
 from viclip.train.sampling import accumulation, micro_positions
-from viclip.train.worker import run_job
 
 GLOBAL = 8
 WORLD = 2
@@ -168,7 +167,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
     run_job({**spec, "out_dir": str(one), "log_path": str(one / "log.jsonl")}, Dist())
     job = launch.job_spec(tmp_path / "job.json", **spec, out_dir=str(two), log_path=str(two / "log.jsonl"))
     with open(tmp_path / "torchrun.log", "w") as out:
-        rc = launch.run(launch.torchrun_command(job, 2), out)
+        rc = launch.run(launch.torchrun_command(job, 2, run_job.__module__), out)
     assert rc == 0, (tmp_path / "torchrun.log").read_text()[-3000:]
     a = torch.load(one / "checkpoint.pt", weights_only=True)
     b = torch.load(two / "checkpoint.pt", weights_only=True)

@@ -34,8 +34,12 @@ def test_paper_config_plans_the_whole_dag(tmp_path, repo, snakemake_bin, name):
     assert len(zeroshot_benchmarks()) == 8
     # every file the user still has to provide is named, with its config key
     err = proc.stdout + proc.stderr
-    assert "corpus.metadata: data/internvid/InternVid-10M-FLT.jsonl does not exist yet" in err
-    assert "benchmarks.k400.annotations.val" in err
+    missing = [line.strip() for line in err.splitlines() if line.startswith("  ") and ": data/" in line]
+    assert "corpus.metadata: data/internvid/InternVid-10M-FLT.jsonl" in missing
+    assert "model.clip_pretrained: data/clip/ViT-B-16-openai.bin" in missing
+    assert "benchmarks.k400.annotations.val: data/benchmarks/kinetics400/validate.csv" in missing
+    assert "benchmarks.ssv2.video_root: data/benchmarks/ssv2/20bn-something-something-v2" in missing
+    assert sum(".video_root: " in line for line in missing) == 9
     assert not (tmp_path / "results").exists()
 
 

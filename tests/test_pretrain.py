@@ -214,7 +214,7 @@ def test_batch_larger_than_corpus_is_refused(toy, tmp_path):
 
 
 def test_unknown_execution_key_is_refused(toy, tmp_path):
-    with pytest.raises(ValueError, match="execution: unknown keys.*checkpoint_evry"):
+    with pytest.raises(ValueError, match="execution: unknown key.*checkpoint_evry"):
         run(toy, tmp_path, execution={"checkpoint_evry": 3})
 
 
@@ -311,7 +311,7 @@ def test_a_corpus_of_clip_files_trains_through_the_worker(tmp_path):
     """A real corpus (download manifest + mp4 clips, decoded on the fly), through the worker entry point."""
     from viclip.data.video import write_mp4
     from viclip.train.distributed import Dist
-    from viclip.train.worker import run_job
+    from viclip.train.pretrain import run_job
 
     frames, texts = toy_clips(16)
     (tmp_path / "videos").mkdir()

@@ -1,6 +1,6 @@
 """Killed and signalled training processes resume to the uninterrupted result.
 
-The training process is the real worker (`python -m viclip.train.worker`)
+The training process is the real worker (`python -m viclip.train.pretrain`)
 on corpus files the test writes, in deterministic mode on CPU:
 - SIGKILL mid-epoch (no chance to save anything) after a few periodic resume
   points exist: the rerun ends bit-identical, with the same log values;
@@ -27,8 +27,8 @@ from test_pretrain import TINY, replayable, train_cfg, write_toy_corpus
 
 from viclip.train import launch
 from viclip.train.distributed import Dist
+from viclip.train.pretrain import run_job
 from viclip.train.state import PREEMPTED_EXIT
-from viclip.train.worker import run_job
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS_PER_EPOCH = 6  # 48 clips, batch 8: 4 epochs + a half tuning epoch = 27 steps
@@ -55,7 +55,7 @@ def steps_saved(out_dir: Path) -> list[int]:
     return sorted(int(p.stem.split("-")[1]) for p in d.glob("step-*.pt")) if d.is_dir() else []
 
 
-def start_worker(spec: dict, path: Path, module: str = "viclip.train.worker") -> subprocess.Popen:
+def start_worker(spec: dict, path: Path, module: str = "viclip.train.pretrain") -> subprocess.Popen:
     """The job `spec` (written to `path`) in a process of its own, as Snakemake or Slurm starts it."""
     path.write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -179,8 +179,8 @@ def test_torchrun_job_signalled_like_slurm_resumes(reference, tmp_path):
     path = launch.job_spec(tmp_path / "job.json", **spec)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     code = (
-        "import sys; from viclip.train import launch; "
-        f"sys.exit(launch.run(launch.torchrun_command({str(path)!r}, 2), sys.stdout))"
+        "import sys; from viclip.train import launch, pretrain; "
+        f"sys.exit(launch.run(launch.torchrun_command({str(path)!r}, 2, pretrain.__name__), sys.stdout))"
     )
     with open(tmp_path / "launcher.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -198,7 +198,7 @@ def test_torchrun_job_signalled_like_slurm_resumes(reference, tmp_path):
     stopped_at = steps_saved(out)[-1]
     assert not (out / "checkpoint.pt").exists()
     with open(tmp_path / "rerun.log", "w") as log:
-        rc = launch.run(launch.torchrun_command(path, 2), log)
+        rc = launch.run(launch.torchrun_command(path, 2, run_job.__module__), log)
     assert rc == 0, (tmp_path / "rerun.log").read_text()[-3000:]
     assert f"resuming from {out / 'resume'}" in (tmp_path / "rerun.log").read_text()
     assert stopped_at < 27

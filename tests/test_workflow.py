@@ -8,6 +8,7 @@ jobs and the report.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -56,11 +57,11 @@ def test_changing_one_arm_reruns_only_that_arm(finished, repo, snakemake_bin):
     out = smk(snakemake_bin, repo, finished, "-n", "--configfile", str(changed)).stdout
     jobs = planned_jobs(out)
     rules = {r for r, _ in jobs}
-    assert rules == {"pretrain", "evaluate_zeroshot", "finetune", "report", "all"}, jobs
+    assert rules == {"pretrain", "evaluate_zeroshot", "finetune_run", "report", "all"}, jobs
     for rule, wc in jobs:
-        if rule in ("pretrain", "evaluate_zeroshot", "finetune"):
+        if rule in ("pretrain", "evaluate_zeroshot", "finetune_run"):
             assert "arm=nomask" in wc, (rule, wc)
-    assert sum(r == "finetune" for r, _ in jobs) == 1  # per_run: one job fine-tunes the run's 7 tasks
+    assert sum(r == "finetune_run" for r, _ in jobs) == 1  # per_run: one job fine-tunes the run's 7 tasks
 
 
 def test_adding_the_same_compute_arm_plans_only_its_jobs(finished, repo, snakemake_bin):
@@ -71,8 +72,8 @@ def test_adding_the_same_compute_arm_plans_only_its_jobs(finished, repo, snakema
     changed = finished / "samecompute.yaml"
     changed.write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = planned_jobs(smk(snakemake_bin, repo, finished, "-n", "--configfile", str(changed)).stdout)
-    assert {r for r, _ in jobs} == {"pretrain", "evaluate_zeroshot", "finetune", "report", "all"}, jobs
-    assert all("arm=samecompute" in wc for r, wc in jobs if r in ("pretrain", "evaluate_zeroshot", "finetune"))
+    assert {r for r, _ in jobs} == {"pretrain", "evaluate_zeroshot", "finetune_run", "report", "all"}, jobs
+    assert all("arm=samecompute" in wc for r, wc in jobs if r in ("pretrain", "evaluate_zeroshot", "finetune_run"))
     bad = finished / "bad.yaml"
     cfg["arms"]["samecompute"]["match_compute"] = "nosucharm"
     bad.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -125,7 +126,7 @@ def test_malformed_config_stops_before_any_job(tmp_path, repo, snakemake_bin):
 def test_graphs_render_as_dot(finished, repo, snakemake_bin, flag):
     out = smk(snakemake_bin, repo, finished, flag, "--forceall").stdout
     assert out.lstrip().startswith("digraph")
-    for rule in ("pretrain", "finetune", "evaluate_zeroshot", "report", "fuse"):
+    for rule in ("pretrain", "finetune_run", "evaluate_zeroshot", "report", "fuse"):
         assert rule in out
 
 
@@ -142,3 +143,10 @@ def test_same_config_gives_the_same_table(finished, tmp_path, repo, snakemake_bi
     smk(snakemake_bin, repo, tmp_path, "--cores", "2")
     first = (finished / "results/tables/ablation.csv").read_text()
     assert (tmp_path / "results/tables/ablation.csv").read_text() == first
+    # and byte-identical checkpoints: a record's checkpoint.sha256 names the weights, not when they were made
+    records = sorted((finished / "results/eval").rglob("*.json"))
+    assert records
+    for path in records:
+        again = tmp_path / path.relative_to(finished)
+        sha = [(json.loads(p.read_text())["checkpoint"] or {}).get("sha256") for p in (path, again)]
+        assert sha[0] is not None and sha[0] == sha[1], path.relative_to(finished)

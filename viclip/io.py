@@ -48,5 +48,9 @@ def atomic_npy(array, path: str | Path) -> None:
 def atomic_torch(obj: Any, path: str | Path) -> None:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # through a file object: torch names the archive inside after the file it is given, and the temp
+    # file's random name would make two identical saves differ in bytes
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())

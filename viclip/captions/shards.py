@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from viclip.captions.base import Clip, ImageCaptioner
 from viclip.captions.cache import CaptionCache, digest, file_digest
 from viclip.captions.decode import prefetch
+from viclip.progress import progress
+from viclip.runtime import as_json
 
 log = logging.getLogger("viclip")
 
@@ -78,7 +79,7 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
     captions: dict[str, list] = {t.name: [None] * len(clips) for t in tasks}
     keys: dict[str, list[str]] = {}
     if any(caches.values()):
-        contents = [file_digest(c.path) for c in tqdm(clips, desc="hash videos", mininterval=2.0)]
+        contents = [file_digest(c.path) for c in progress(clips, desc="hash videos", mininterval=2.0)]
         for t in tasks:
             if caches[t.name] is None:
                 continue
@@ -94,8 +95,8 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
     log.info(
         "%d clips; from the cache: %s; to caption: %s",
         len(clips),
-        {n: len(clips) - m for n, m in missing.items()},
-        missing,
+        as_json({n: len(clips) - m for n, m in missing.items()}),
+        as_json(missing),
     )
 
     pixel_tasks = [t for t in tasks if t.captioner.needs_pixels]
@@ -112,7 +113,7 @@ def caption_images(clips: list[Clip], tasks: list[ImageTask], run: Runner) -> di
         (([clips[j] for j in d], [union[j] for j in d]) for d in to_decode if d), run.decode_workers, run.decode_backend
     )
 
-    bar = tqdm(total=len(clips), initial=len(clips) - sum(map(len, work)), desc="caption", mininterval=2.0)
+    bar = progress(total=len(clips), initial=len(clips) - sum(map(len, work)), desc="caption", mininterval=2.0)
     for chunk, dec in zip(work, to_decode):
         frames = dict(zip(dec, next(stream)[1])) if dec else {}
         for t in tasks:
@@ -166,7 +167,7 @@ def caption_texts(
         len(clip_ids) - len(pending),
         len(pending),
     )
-    bar = tqdm(total=len(clip_ids), initial=len(clip_ids) - len(pending), desc=task, mininterval=2.0)
+    bar = progress(total=len(clip_ids), initial=len(clip_ids) - len(pending), desc=task, mininterval=2.0)
     for r in _chunks(len(pending), run.chunk):
         js = [pending[i] for i in r]
         out = generate(js)

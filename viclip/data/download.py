@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from viclip.data.cutting import CutError, cut_clip
 from viclip.data.ledger import Ledger
@@ -39,6 +38,8 @@ from viclip.data.sources import (
     YtDlpSource,
     check_youtube_id,
 )
+from viclip.progress import progress
+from viclip.runtime import as_json
 
 log = logging.getLogger("viclip")
 
@@ -327,13 +328,13 @@ def download_clips(
             source.name,
             opts.workers,
             ledger.path,
-            dict(settled) or "nothing yet",
+            as_json(dict(settled)) if settled else "nothing yet",
         )
         counts: Counter = Counter()
         with (
             ledger,
             ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="clip") as pool,
-            tqdm(total=len(todo), desc="download", unit="clip", disable=not opts.progress, mininterval=1.0) as bar,
+            progress(total=len(todo), desc="download", unit="clip", disable=not opts.progress, mininterval=1.0) as bar,
         ):
             queue, pending = iter(todo), set()
             try:
@@ -355,7 +356,7 @@ def download_clips(
         latest = ledger.latest()
         manifest = _manifest(clips, latest, run)
         final = Counter(latest[c]["status"] for c in clips["clip_id"] if c in latest)
-        log.info("done: this run %s; all clips %s; %d in the manifest", dict(counts), dict(final), len(manifest))
+        log.info("done: this run %s; all clips %s; %d in the manifest", as_json(counts), as_json(final), len(manifest))
         return DownloadResult(manifest, {s: final[s] for s in STATUSES if final[s]}, len(todo))
     finally:
         lock.close()

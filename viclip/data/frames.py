@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from viclip.data.loader import decode_eval_frames
 from viclip.data.transforms import MEAN, STD, normalize, resize, rrc_box  # noqa: F401  (MEAN, STD: public)
 from viclip.data.video import VideoError, read_frames, sample_indices
+from viclip.progress import progress
 
 
 def decode_all(
@@ -70,7 +70,7 @@ def decode_all(
 
     clips, ok_rows, failures = [], [], []
     with ThreadPoolExecutor(max(workers, 1)) as pool:
-        for row, out in tqdm(zip(rows, pool.map(one, rows)), total=len(rows), desc="decode", mininterval=2.0):
+        for row, out in progress(zip(rows, pool.map(one, rows)), total=len(rows), desc="decode", mininterval=2.0):
             if isinstance(out, VideoError):
                 failures.append({"clip_id": row.clip_id, "path": str(root / row.path), "error": str(out)})
             else:

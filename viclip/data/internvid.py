@@ -33,9 +33,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from viclip.io import atomic_path
+from viclip.progress import progress
 
 log = logging.getLogger("viclip")
 
@@ -136,7 +136,7 @@ def _stream(src: Path, stage: Path, ledger, row_group_size: int) -> CleanStats:
     buffer = {name: [] for name in SCHEMA.names}
     with _open_lines(src) as lines, pq.ParquetWriter(stage, SCHEMA) as writer:
         for lineno, raw in enumerate(
-            tqdm(lines, desc=f"validate {src.name}", unit=" lines", unit_scale=True, mininterval=5.0), 1
+            progress(lines, desc=f"validate {src.name}", unit=" lines", unit_scale=True, mininterval=5.0), 1
         ):
             stats.lines = lineno
             obj = None

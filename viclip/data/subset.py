@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from viclip.io import atomic_path
+from viclip.progress import progress
 
 log = logging.getLogger("viclip")
 
@@ -202,7 +202,7 @@ def _umt(clips: Path, table: pa.Table) -> np.ndarray:
 def _copy_rows(source: pq.ParquetFile, out: str | Path, mask: np.ndarray, batch_size: int) -> None:
     offset = 0
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, source.schema_arrow) as writer:
-        for batch in tqdm(
+        for batch in progress(
             source.iter_batches(batch_size=batch_size),
             desc="subset",
             unit=" batches",

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from viclip.data.render import render_clip
 from viclip.data.video import write_mp4
 from viclip.data.world import COLOURS, SHAPES, ClipSpec, heldout_pairs, sample_spec
 from viclip.io import atomic_parquet
+from viclip.progress import progress
 
 
 def pair_pool(world: dict, heldout: bool) -> list[tuple[str, str]]:
@@ -53,7 +53,7 @@ def render_dataset(specs: list[ClipSpec], out_dir: str | Path, world: dict, desc
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     rows = []
-    for spec in tqdm(specs, desc=desc, mininterval=2.0):
+    for spec in progress(specs, desc=desc, mininterval=2.0):
         rel = f"videos/{spec.clip_id}.mp4"
         write_mp4(out_dir / rel, render_clip(spec, world["frame_size"], world["pixel_noise"]), fps=world["fps"])
         rows.append({"clip_id": spec.clip_id, "path": rel, "n_frames": spec.n_frames, "spec": spec.to_json()})

@@ -62,6 +62,7 @@ def finetuned_settings(evaluate: dict) -> dict:
         raise ValueError(f"evaluate.finetuned.input: must be one of {INPUTS}, got {inp!r}")
     return {
         "dsl": bool(evaluate.get("dsl", False)),
+        "templates": evaluate.get("templates", "auto"),  # the prompts a classification head starts from
         "views": {task: Views.of(v).describe() for task, v in sorted(views.items())},
         "queries": _mode(f.get("queries", "paragraph"), "finetuned.queries"),
         "input": inp,
@@ -69,7 +70,7 @@ def finetuned_settings(evaluate: dict) -> dict:
 
 
 # What an evaluation without settings does: one view, paragraph queries, the model's own input sizes.
-PLAIN_FINETUNED = {"dsl": False, "views": {}, "queries": "paragraph", "input": "model"}
+PLAIN_FINETUNED = {"dsl": False, "templates": "auto", "views": {}, "queries": "paragraph", "input": "model"}
 
 
 def finetuned_input(task: str, settings: dict, num_frames: int, context_length: int) -> dict:

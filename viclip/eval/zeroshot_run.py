@@ -19,6 +19,7 @@ from viclip.eval.zeroshot import evaluate_zero_shot
 from viclip.model.factory import initial_model
 from viclip.model.tokenizer import tokenizer_for
 from viclip.model.wise_ft import init_source, interpolate
+from viclip.runtime import as_json
 from viclip.train.checkpoint import load_model
 
 log = logging.getLogger("viclip")
@@ -54,7 +55,7 @@ def zero_shot_records(
             results[name] = evaluate_zero_shot(model, tokenizer, bench, settings)
         metrics, details = results["wise_ft" if alpha < 1.0 else "trained"]
         plain = results["trained"][0] if alpha < 1.0 else None
-        log.info("%s: %s", bench.name, {k: round(v, 4) for k, v in metrics.items()})
+        log.info("%s: %s", bench.name, as_json({k: round(v, 4) for k, v in metrics.items()}))
         yield make_record(
             arm,
             seed,

@@ -5,6 +5,11 @@ attention; patch embedding by convolution then gather); "triton" runs our
 Triton kernels (on CUDA, or on the CPU under TRITON_INTERPRET=1 for tests);
 "auto" takes Triton on CUDA and torch elsewhere. The first call of each op
 logs which path ran.
+
+The first Triton call on a CUDA device at a dtype first runs the kernels'
+self-check (`viclip.kernels.selfcheck`): both kernels, forward and backward,
+against their torch references on one small shape. It raises if a kernel is
+off and logs its errors otherwise; `VICLIP_KERNEL_SELFCHECK=0` skips it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from viclip.model.masking import gather_tokens
 
 log = logging.getLogger("viclip")
 MODES = ("auto", "triton", "torch")
+SELFCHECK_ENV = "VICLIP_KERNEL_SELFCHECK"
 _announced: set[tuple[str, str]] = set()
 
 
@@ -59,6 +65,23 @@ def _announce(op: str, path: str) -> None:
         log.info("kernels: %s runs on the %s path", op, path)
 
 
+def _selfcheck(device: torch.device, dtype: torch.dtype) -> None:
+    """Before a Triton kernel first runs on a CUDA device at `dtype`: check it against torch (cached after)."""
+    if device.type != "cuda":  # the interpreter runs only in tests, which check the kernels themselves
+        return
+    value = os.environ.get(SELFCHECK_ENV, "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"{SELFCHECK_ENV} must be 0 or 1; got {value!r}")
+    if value == "0":
+        if ("self-check", "skipped") not in _announced:
+            _announced.add(("self-check", "skipped"))
+            log.warning("kernels: the Triton kernel self-check is skipped (%s=0)", SELFCHECK_ENV)
+        return
+    from viclip.kernels.selfcheck import check
+
+    check(device, dtype)
+
+
 def attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str, attn_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -66,6 +89,7 @@ def attention(
     path = "torch" if attn_mask is not None else resolve(mode, q.device)
     _announce("attention", path)
     if path == "triton":
+        _selfcheck(q.device, q.dtype)
         from viclip.kernels.attention import fused_attention
 
         return fused_attention(q, k, v)
@@ -84,6 +108,9 @@ def patch_embed(
     path = resolve(mode, video.device)
     _announce("patch embedding", path)
     if path == "triton":
+        if video.is_cuda:  # under autocast the kernels run at the autocast dtype (masked_patch_embed casts)
+            autocast = torch.is_autocast_enabled("cuda")
+            _selfcheck(video.device, torch.get_autocast_dtype("cuda") if autocast else video.dtype)
         from viclip.kernels.patch_embed import masked_patch_embed
 
         return masked_patch_embed(video, keep, weight, pos, temporal)

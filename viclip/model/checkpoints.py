@@ -47,6 +47,9 @@ Loading (:func:`load_official`), strict apart from two adaptations
       resampling in both directions.
       The spec (§1.2) only says "linearly interpolated"; the details above
       come from reading the official code, not from the spec.
+      :func:`with_frames` applies the same rule to one of our models, to
+      fine-tune it at the frame count it is evaluated at (12 for the paper's
+      fine-tuned retrieval, §5.3).
     * ``text_encoder.positional_embedding`` with more rows than the model's
       context (77 from CLIP): the first ``context_length`` rows are kept, as
       the official loader does. Fewer rows is an error (the official loader
@@ -60,9 +63,9 @@ Loading (:func:`load_official`), strict apart from two adaptations
 from __future__ import annotations
 
 import importlib.util
-import pickle
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,51 +85,77 @@ TEMPORAL_MODES = ("official", "interpolate")
 # ------------------------------------------------------------------ reading
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch.Tensor]:
     """Read an official-layout checkpoint (``.pth``/``.pt`` or ``.safetensors``) into a flat CPU state dict.
 
     Keys are normalised (``module.`` and a whole-file wrapper prefix removed;
-    see the module docstring). Errors name the file.
+    see the module docstring). Errors name the file, and `key`, the config
+    key that named it, when given.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file not found")
+        raise FileNotFoundError(f"{_where(path, key)}: checkpoint file not found")
     if path.suffix == ".safetensors":
         obj = _read_safetensors(path)
     else:
-        obj = _read_torch(path)
+        obj = load_torch(path, key)
     return normalise_keys(_unwrap(obj, str(path)), str(path))
 
 
-def _read_torch(path: Path) -> Any:
+class UnreadableCheckpoint(ValueError):
+    """A file torch cannot read as a checkpoint: damaged, or refused because its pickle needs Python objects."""
+
+
+def load_torch(path: str | Path, key: str | None = None) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, with errors fit for a user.
+
+    Every file ViCLIP reads with ``torch.load`` goes through here. A file
+    whose pickle needs arbitrary Python objects (``posix.system``, a class)
+    is refused before any of it runs; a damaged one is reported as such.
+    Both raise :class:`UnreadableCheckpoint` naming the file and `key` (the
+    config key that named it, when there is one), and never pass on torch's
+    own text, which suggests turning the safety check off. ``OSError``
+    (a missing file, a failing disk) passes through unchanged.
+    """
+    path = Path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch wraps every weights_only failure as "Weights only load failed";
-        # only "Unsupported global" means a well-formed pickle that needs arbitrary objects.
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if found:
-            raise ValueError(
-                f"{path}: refused to load: the file holds a pickled Python object ({found.group(1)}) that "
-                f"needs torch.load(weights_only=False), which ViCLIP never uses; re-save only the tensors "
-                f"(e.g. {{'model': state_dict}}) with a trusted script"
-            ) from exc
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
-    except Exception as exc:  # zip/pickle/EOF/IO errors all mean "unreadable"
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
+    except OSError:
+        raise
+    except Exception as exc:  # pickle/zip/EOF errors all mean "not loadable as tensors"
+        raise refused(path, key, exc) from None  # no chained traceback: it would print torch's advice
+
+
+def refused(path: str | Path, key: str | None, exc: BaseException) -> UnreadableCheckpoint:
+    """The error for a file that ``torch.load(weights_only=True)`` could not read (also for open_clip's loads)."""
+    where = _where(Path(path), key)
+    text = str(exc)
+    found = re.search(r"unsupported GLOBAL ([\w.]+)|Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        name = found.group(1) or found.group(2)
+        return UnreadableCheckpoint(
+            f"{where}: refused: the file holds a pickled Python object ({name}) that loading would create or "
+            f"call, so it could run code; ViCLIP reads only tensors and plain data from checkpoints. Use a file "
+            f"that holds only tensors, e.g. torch.save({{'model': model.state_dict()}}, path) or a .safetensors "
+            f"file, from a source you trust"
+        )
+    return UnreadableCheckpoint(
+        f"{where}: not a readable PyTorch checkpoint ({_first_line(exc)}): truncated, damaged, "
+        f"or not written by torch.save"
+    )
+
+
+def _where(path: Path, key: str | None) -> str:
+    return f"{key}: {path}" if key else str(path)
 
 
 def _first_line(exc: BaseException) -> str:
+    """The informative line of an error, without torch's advice about ``weights_only``."""
+    noise = ("weights_only", "Weights only", "WeightsUnpickler", "Check the documentation", "Please file an issue")
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    detail = next(
-        (
-            ln
-            for ln in lines
-            if "WeightsUnpickler error" not in ln and "Weights only" not in ln and "weights_only" not in ln
-        ),
-        lines[0] if lines else "",
-    )
-    return f"{type(exc).__name__}: {detail}"[:300]
+    detail = next((ln for ln in lines if not any(n in ln for n in noise)), "")
+    detail = detail.split(". ", 1)[0].rstrip(".")[:200]  # its first sentence
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def _read_safetensors(path: Path) -> Any:
@@ -271,6 +300,20 @@ def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path,
 
     model.load_state_dict(sd, strict=True)
     return {"source": source, "tensors": len(sd), "adapted": adapted}
+
+
+def with_frames(model: ViCLIP, frames: int, temporal: str = "official") -> tuple[ViCLIP, dict | None]:
+    """`model` rebuilt for `frames` frames, its temporal table resized as a checkpoint's is on load.
+
+    Returns (model, what was adapted: {"from", "to", "rule"}), or (the same
+    model, None) when it already has `frames` frames. The rebuilt model's
+    config says `frames`, so a checkpoint saved from it reloads as it is.
+    """
+    if frames == model.cfg.num_frames:
+        return model, None
+    rebuilt = ViCLIP(replace(model.cfg, num_frames=frames))
+    report = load_official(rebuilt, model.state_dict(), temporal=temporal)
+    return rebuilt.to(next(model.parameters()).device), report["adapted"][TEMPORAL_KEY]
 
 
 # ------------------------------------------------------------------ export

@@ -200,6 +200,17 @@ def init_from_open_clip(model: ViCLIP, clip) -> dict:
     }
 
 
+def _registered_name(open_clip, name: str) -> str:
+    """`name` itself, or the stem of a model config JSON after registering it with open_clip."""
+    if not name.endswith(".json"):
+        return name
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"model.clip_name: open_clip model config {str(path)!r} not found")
+    open_clip.add_model_config(path)
+    return path.stem
+
+
 def build_open_clip(
     name: str,
     pretrained: str | os.PathLike | None,
@@ -208,6 +219,10 @@ def build_open_clip(
     force_quick_gelu: bool = False,
 ):
     """An open_clip model in fp32 on the CPU, in eval mode.
+
+    `name` is an open_clip model name, or the path of a model config JSON in
+    open_clip's format (``ViT-B-16-quickgelu.json``), which is registered under
+    its file stem first: the same loader then serves a custom or tiny CLIP.
 
     `pretrained`:
     - ``None``: random initialisation (no network, no file);
@@ -230,6 +245,7 @@ def build_open_clip(
     """
     import open_clip  # lazy: importing it takes seconds
 
+    name = _registered_name(open_clip, name)
     if pretrained is not None:
         pretrained = os.fspath(pretrained)
         tags = open_clip.list_pretrained_tags_by_model(name.replace("/", "-"))

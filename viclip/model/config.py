@@ -35,7 +35,7 @@ class ViCLIPConfig:
     freeze_text: bool = True
     grad_checkpointing: bool = False
     init: str = "random"  # "clip": copy the towers of an open_clip CLIP model first
-    clip_name: str = ""  # open_clip model name, e.g. "ViT-B-16-quickgelu"
+    clip_name: str = ""  # open_clip model name ("ViT-B-16-quickgelu") or a model config JSON in its format
     clip_pretrained: str = ""  # a local weights file, or an open_clip tag where the hub is reachable
     kernels: str = "auto"  # auto: Triton on CUDA, torch elsewhere (viclip.kernels.dispatch)
 

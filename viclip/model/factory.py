@@ -8,6 +8,7 @@ jobs get the identical starting point without storing it.
 from __future__ import annotations
 
 import logging
+import pickle
 
 import torch
 
@@ -29,7 +30,17 @@ def initial_model(cfg: ViCLIPConfig, seed: int) -> ViCLIP:
             )
         from viclip.model.clip_init import build_open_clip, init_from_open_clip
 
-        report = init_from_open_clip(model, build_open_clip(cfg.clip_name, cfg.clip_pretrained))
+        try:
+            clip = build_open_clip(cfg.clip_name, cfg.clip_pretrained)
+        except FileNotFoundError as e:
+            if str(e).startswith("model.clip_name"):  # a missing model config JSON names its key already
+                raise
+            raise FileNotFoundError(f"model.clip_pretrained: {e}") from e
+        except pickle.UnpicklingError as e:  # open_clip's torch.load(weights_only=True) refused or could not read it
+            from viclip.model.checkpoints import refused
+
+            raise refused(cfg.clip_pretrained, "model.clip_pretrained", e) from None
+        report = init_from_open_clip(model, clip)
         log.info(
             "initialised from %s (%s); not from CLIP: %s", cfg.clip_name, cfg.clip_pretrained, report["not_initialised"]
         )

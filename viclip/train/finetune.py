@@ -8,6 +8,12 @@ processes, resume points in `{task}/resume/` (every `checkpoint_every` steps,
 at epoch ends and on SIGTERM/SIGUSR1), the jsonl log. Nothing is selected on
 the test split: the last epoch's weights are evaluated.
 
+Each task trains at the frame count and text length its evaluation uses
+(`viclip.eval.protocol.finetuned_input`: 12 frames for retrieval under the
+paper's protocol). A pretrained model with another frame count gets its
+temporal table resized first, by the rule the official loader applies to
+checkpoints, and is saved with the new count in its config.
+
 `python -m viclip.train.finetune JOB.json` is one fine-tuning process (torchrun
 starts one per rank); `run_job` fine-tunes, evaluates and writes every task of
 a job. A job's resume points stay until all its tasks are written, so a job
@@ -16,6 +22,7 @@ stopped in its third task redoes only the evaluation of the first two.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,23 +35,25 @@ from torch import nn
 
 from viclip.data.benchmarks.load import Benchmark, load_benchmark
 from viclip.eval.classification import prompts
-from viclip.eval.embed import embed_texts
+from viclip.eval.embed import embed_texts, tokenizer_with_length
 from viclip.eval.finetuned import evaluate_finetuned
+from viclip.eval.protocol import PLAIN_FINETUNED, finetuned_input
 from viclip.eval.records import make_record
+from viclip.eval.templates import resolve_templates
 from viclip.io import atomic_json, atomic_torch
+from viclip.model.checkpoints import with_frames
 from viclip.model.flops import count, vision_tokens
-from viclip.model.tokenizer import tokenizer_for
-from viclip.model.viclip import ViCLIP
-from viclip.runtime import device
+from viclip.model.viclip import ViCLIP, ViCLIPConfig
+from viclip.runtime import as_json, device
 from viclip.train import launch
 from viclip.train.checkpoint import load_model
 from viclip.train.distributed import Dist
+from viclip.train.execution import Execution
 from viclip.train.finetune_tasks import ClassificationTask, Classifier, RetrievalTask
 from viclip.train.loop import Options, Phase, fit
-from viclip.train.pretrain import EXECUTION, LAUNCH_KEYS
 from viclip.train.state import ResumeStore
 
-__all__ = ["Classifier", "finetune", "run_job"]
+__all__ = ["Classifier", "FinetuneJob", "finetune", "run", "run_job"]
 
 log = logging.getLogger("viclip")
 
@@ -53,11 +62,10 @@ MIN_LR_RATIO = 0.01
 NOT_TRAINING = {"jobs", "execution", "evaluate"}
 
 
-def execution_settings(execution: dict | None) -> dict:
-    unknown = set(execution or {}) - set(EXECUTION) - LAUNCH_KEYS
-    if unknown:
-        raise ValueError(f"finetune.execution: unknown keys {sorted(unknown)}")
-    return {**EXECUTION, **(execution or {})}
+def execution_settings(execution: Execution | dict | None) -> dict:
+    if not isinstance(execution, Execution):
+        execution = Execution.from_config(execution, "finetune.execution")
+    return dataclasses.asdict(execution)
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -66,6 +74,28 @@ def weights_digest(model: nn.Module) -> str:
         h.update(name.encode())
         h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def training_input(task: str, cfg: dict, model_cfg: ViCLIPConfig) -> dict:
+    """Frames and text length to fine-tune `task` at: those its evaluation will use (cfg["evaluate"])."""
+    settings = cfg.get("evaluate")
+    return finetuned_input(
+        task, PLAIN_FINETUNED if settings is None else settings, model_cfg.num_frames, model_cfg.context_length
+    )
+
+
+def at_frames(task: str, model: ViCLIP, frames: int) -> ViCLIP:
+    """`model` with a temporal table for `frames` frames, resized as the official loader resizes a checkpoint's."""
+    model, adapted = with_frames(model, frames)
+    if adapted:
+        log.info(
+            "%s: temporal table resized from %d to %d frames (%s, the official loader's rule)",
+            task,
+            adapted["from"][1],
+            adapted["to"][1],
+            adapted["rule"],
+        )
+    return model
 
 
 def finetune(
@@ -94,6 +124,13 @@ def finetune(
         raise ValueError(
             f"benchmark {bench.name}: no decoded train split to fine-tune on (splits: {sorted(bench.splits)})"
         )
+    frames = training_input(bench.name, cfg, model.cfg)["frames"]
+    if not model.cfg.num_frames == split.sampler.num_frames == frames:
+        # caught here, not after training: evaluation refuses more frames than the temporal table has
+        raise ValueError(
+            f"{bench.name}: evaluated at {frames} frames, but the model has {model.cfg.num_frames} and the train "
+            f"split gives {split.sampler.num_frames}; resize the model first (run_job, at_frames)"
+        )
     n = len(split.sampler)
     bs = min(train["batch_size"], n)
     steps = (n // bs,) * train["epochs"]
@@ -102,10 +139,10 @@ def finetune(
     model.to(dist.device)
     mc = model.cfg
     if classification:
-        prompt_emb = embed_texts(model, tokenizer, prompts(bench.meta["classes"], bench.meta["templates"]))
-        class_emb = F.normalize(
-            prompt_emb.view(len(bench.meta["classes"]), len(bench.meta["templates"]), -1).mean(1), dim=-1
-        )
+        # the head starts from the class prompts zero-shot scoring uses: real benchmarks have no templates of their own
+        _, templates = resolve_templates(cfg.get("evaluate", PLAIN_FINETUNED).get("templates", "auto"), bench.meta)
+        prompt_emb = embed_texts(model, tokenizer, prompts(bench.meta["classes"], templates))
+        class_emb = F.normalize(prompt_emb.view(len(bench.meta["classes"]), len(templates), -1).mean(1), dim=-1)
         task = ClassificationTask(Classifier(model, class_emb), split, bs, seed, steps)
         flops = count(mc, 0.0)
         tokens, per_clip = (
@@ -129,7 +166,15 @@ def finetune(
     )
     # the same run: settings, starting weights, data; not the process count (a requeued job may get other GPUs)
     fingerprint = json.dumps(
-        [mc.to_dict(), {k: v for k, v in train.items() if k != "micro_batch"}, seed, bench.name, n, digest],
+        [
+            mc.to_dict(),
+            {k: v for k, v in train.items() if k != "micro_batch"},
+            seed,
+            bench.name,
+            n,
+            digest,
+            tokenizer.context_length,
+        ],
         sort_keys=True,
     )
     out_dir = Path(out_dir)
@@ -168,6 +213,11 @@ def finetune(
     metrics, details = evaluate_finetuned(
         module if classification else None, model, tokenizer, bench, cfg.get("evaluate")
     )
+    details["settings"]["training"] = {
+        "frames": split.sampler.num_frames,
+        "text_length": tokenizer.context_length,
+        "precision": train.get("precision", "fp32"),
+    }
     if classification:
         details["head"] = "linear"
     details.update({"train_clips": n, "epochs": train["epochs"], "steps": result["steps"]})
@@ -181,9 +231,11 @@ def run_job(spec: dict, dist: Dist) -> list[dict]:
         spec["tasks"], spec["bench_dirs"], spec["checkpoints"], spec["train_logs"], spec["records"]
     ):
         model, _ = load_model(spec["pretrained"])  # every task starts from the pretrained weights
-        tokenizer = tokenizer_for(model.cfg)
+        size = training_input(task, cfg, model.cfg)
+        model = at_frames(task, model, size["frames"])
+        tokenizer = tokenizer_with_length(model.cfg, size["text_length"])
         bench = load_benchmark(
-            bench_dir, model.cfg.num_frames, model.cfg.image_size, spec["train"]["augment"], spec["train"]["flip"]
+            bench_dir, size["frames"], model.cfg.image_size, spec["train"]["augment"], spec["train"]["flip"]
         )
         log.info(
             "fine-tuning %s on %d clips (rank %d/%d, %s)",
@@ -211,7 +263,7 @@ def run_job(spec: dict, dist: Dist) -> list[dict]:
                 make_record(spec["arm"], int(spec["seed"]), bench, "finetuned", metrics, details, checkpoint=ckpt_path),
                 record_path,
             )
-            log.info("%s fine-tuned: %s", task, {k: round(v, 4) for k, v in metrics.items()})
+            log.info("%s fine-tuned: %s", task, as_json({k: round(v, 4) for k, v in metrics.items()}))
         summaries.append({"task": task, "steps": details.get("steps"), **metrics})
     if dist.main:  # every task is written: nothing left to resume
         for ckpt_path in spec["checkpoints"]:
@@ -222,15 +274,35 @@ def run_job(spec: dict, dist: Dist) -> list[dict]:
 
 def launch_command(job: str | Path, per_node: int, nodes: int = 1, stop_timeout_s: int = 120) -> list[str]:
     """torchrun (srun + torchrun across nodes) starting one `python -m viclip.train.finetune JOB` per rank."""
-    module = "viclip.train.finetune"
     if nodes > 1:
-        return launch.slurm_command(job, per_node, nodes, stop_timeout_s, module)
-    return launch.torchrun_command(job, per_node, stop_timeout_s=stop_timeout_s, module=module)
+        return launch.slurm_command(job, per_node, nodes, stop_timeout_s, run_job.__module__)
+    return launch.torchrun_command(job, per_node, run_job.__module__, stop_timeout_s=stop_timeout_s)
 
 
-def main(argv: list[str] | None = None) -> int:
-    return launch.worker_main(sys.argv[1:] if argv is None else argv, run_job, "viclip.train.finetune")
+@dataclasses.dataclass(frozen=True)
+class FinetuneJob:
+    """One fine-tuning job, as rule finetune hands it over: a pretrained run, its tasks, outputs, execution."""
+
+    arm: str
+    seed: int
+    tasks: list[str]
+    bench_dirs: list[str]
+    pretrained: str  # the pretrained run's checkpoint.pt
+    finetune: dict  # the recipe, with "evaluate": viclip.eval.protocol.finetuned_settings
+    train: dict  # augment and flip, shared with pretraining
+    checkpoints: list[str]  # per task, like the three lists below
+    train_logs: list[str]
+    records: list[str]
+    execution: Execution = Execution()
+    threads: int = 1  # CPU threads per training process
+
+
+def run(job: FinetuneJob) -> None:
+    """Fine-tune and score every task of a job: in this process, or one process per GPU under torchrun."""
+    for path in job.checkpoints:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    launch.run_here_or_torchrun(dataclasses.asdict(job), job.execution, run_job, Path(job.checkpoints[0]).parent)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launch.worker_main(sys.argv[1:], run_job))

@@ -9,6 +9,9 @@ Retrieval: the pretraining contrastive module and its global InfoNCE, with
 the text tower trained too. Each clip's caption is drawn with a generator
 keyed by its position in the epoch (`sampling.sample_rngs`), like its
 augmentation, so a resumed run draws the same captions.
+
+Both tasks log the frame count (and retrieval the text length) of the
+batches they feed: what training really ran at, for the protocol check.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class _SplitTask:
 
     def __init__(self, split: Split, tokenizer, batch_size: int, seed: int):
         self.split, self.tokenizer, self.batch_size, self.seed = split, tokenizer, batch_size, seed
+        self.fed: dict = {}  # input sizes of the last batch fed to the model
 
     def _batches(
         self, phase: int, epoch: int, first_step: int, steps: int, micro: int, dist: Dist, workers: int
@@ -113,13 +117,14 @@ class ClassificationTask(_SplitTask):
 
     def batches(self, phase: int, epoch: int, first_step: int, micro: int, dist: Dist, workers: int):
         for video, labels in self._batches(phase, epoch, first_step, self.steps[epoch], micro, dist, workers):
+            self.fed = {"frames": video.shape[1]}
             yield Micro((video,), labels)
 
     def loss(self, outputs, targets, dist: Dist) -> torch.Tensor:
         return F.cross_entropy(outputs.float(), targets)
 
     def log_values(self) -> dict:
-        return {}
+        return dict(self.fed)
 
 
 class RetrievalTask(_SplitTask):
@@ -133,6 +138,7 @@ class RetrievalTask(_SplitTask):
 
     def batches(self, phase: int, epoch: int, first_step: int, micro: int, dist: Dist, workers: int):
         for video, ids in self._batches(phase, epoch, first_step, self.steps[epoch], micro, dist, workers):
+            self.fed = {"frames": video.shape[1], "text_length": ids.shape[1]}
             yield Micro((video, ids))
 
     def loss(self, outputs, targets, dist: Dist) -> torch.Tensor:
@@ -140,4 +146,4 @@ class RetrievalTask(_SplitTask):
         return global_infonce(video, text, temp, dist)
 
     def log_values(self) -> dict:
-        return {"temp": float(self.model.temp.detach())}
+        return {"temp": float(self.model.temp.detach()), **self.fed}

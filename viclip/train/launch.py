@@ -1,7 +1,8 @@
 """Starting the training processes of one job: in this process, or under torchrun.
 
-`pretrain.execution` decides: `gpus` GPUs per node on `nodes` nodes, or
-`nproc` CPU processes (gloo) when `gpus` is 0. One process trains in the
+The job's `Execution` (`pretrain.execution`, `finetune.execution`) decides:
+`gpus` GPUs per node on `nodes` nodes, or `nproc` CPU processes (gloo) when
+`gpus` is 0. One process trains in the
 job's own process; more run under `python -m torch.distributed.run` (an
 argument list, never a shell). Across nodes, srun starts one torchrun per
 node with a c10d rendezvous on the job's first host (written for Slurm, not
@@ -30,19 +31,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from viclip.runtime import as_json
+from viclip.train.execution import Execution
 from viclip.train.state import PREEMPTED_EXIT, STOP_SIGNALS, Preempted
 
 log = logging.getLogger("viclip")
 
 RDZV_PORT = 29511
-
-
-def processes(execution: dict) -> tuple[int, int]:
-    """(nodes, processes per node)."""
-    gpus, nodes, nproc = execution.get("gpus", 0), execution.get("nodes", 1), execution.get("nproc", 1)
-    if nodes > 1 and not gpus:
-        raise ValueError("pretrain.execution: nodes > 1 needs gpus > 0")
-    return nodes, gpus if gpus else nproc
 
 
 def job_spec(path: str | Path, **fields) -> Path:
@@ -54,12 +49,13 @@ def job_spec(path: str | Path, **fields) -> Path:
 def torchrun_command(
     spec: str | Path,
     nproc_per_node: int,
+    module: str,
     nodes: int = 1,
     endpoint: str | None = None,
     run_id: str = "viclip",
     stop_timeout_s: int = 120,
-    module: str = "viclip.train.worker",
 ) -> list[str]:
+    """torchrun starting `python -m module spec` per rank; `module` is the rank function's own (`fn.__module__`)."""
     cmd = [
         sys.executable,
         "-m",
@@ -80,9 +76,7 @@ def torchrun_command(
     return cmd + ["-m", module, str(spec)]
 
 
-def slurm_command(
-    spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int = 120, module: str = "viclip.train.worker"
-) -> list[str]:
+def slurm_command(spec: str | Path, nproc_per_node: int, nodes: int, stop_timeout_s: int, module: str) -> list[str]:
     """srun with one torchrun per node of the current Slurm allocation."""
     if "SLURM_JOB_NODELIST" not in os.environ:
         raise RuntimeError(f"pretrain.execution.nodes is {nodes}: a multi-node run must run inside a Slurm job")
@@ -92,7 +86,7 @@ def slurm_command(
     if len(hosts) < nodes:
         raise RuntimeError(f"the Slurm allocation has {len(hosts)} nodes, pretrain.execution.nodes asks for {nodes}")
     run_id = f"viclip-{os.environ.get('SLURM_JOB_ID', 'job')}"
-    torchrun = torchrun_command(spec, nproc_per_node, nodes, f"{hosts[0]}:{RDZV_PORT}", run_id, stop_timeout_s, module)
+    torchrun = torchrun_command(spec, nproc_per_node, module, nodes, f"{hosts[0]}:{RDZV_PORT}", run_id, stop_timeout_s)
     return ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *torchrun]
 
 
@@ -114,31 +108,36 @@ def _default_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def run_here_or_torchrun(spec: dict, execution: dict, run_job: Callable, module: str, work_dir: str | Path) -> None:
+def run_here_or_torchrun(spec: dict, execution: Execution, run_rank: Callable, work_dir: str | Path) -> None:
     """Run one training job: in this process when it has one process, else under torchrun (srun across nodes).
 
-    Exits the job with PREEMPTED_EXIT after a stop signal, or with the
-    launcher's status when the processes fail, so Snakemake retries it.
+    Under torchrun every rank runs `python -m <the module of run_rank> JOB.json`,
+    which must call `worker_main` with `run_rank`. Exits the job with
+    PREEMPTED_EXIT after a stop signal, or with the launcher's status when the
+    processes fail, so Snakemake retries it.
     """
+    module = run_rank.__module__
+    if module == "__main__":  # a rank process relaunching itself: the name it was started under
+        module = sys.modules["__main__"].__spec__.name
     from viclip.runtime import device
     from viclip.train.distributed import Dist
 
-    nodes, per_node = processes(execution)
+    nodes, per_node = execution.nodes, execution.per_node
     if nodes * per_node == 1:
         try:
-            summary = run_job(spec, Dist(device=device()))
+            summary = run_rank(spec, Dist(device=device()))
         except Preempted as exc:
             log.warning("%s; exiting %d so the job is retried", exc, PREEMPTED_EXIT)
             sys.exit(PREEMPTED_EXIT)
-        log.info("done: %s", summary)
+        log.info("done: %s", as_json(summary))
         return
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".job-") as tmp:
         job = job_spec(Path(tmp) / "job.json", **spec)
-        stop = execution.get("stop_timeout_s", 120)
+        stop = execution.stop_timeout_s
         cmd = (
             slurm_command(job, per_node, nodes, stop, module)
             if nodes > 1
-            else torchrun_command(job, per_node, stop_timeout_s=stop, module=module)
+            else torchrun_command(job, per_node, module, stop_timeout_s=stop)
         )
         log.info("launching %s", " ".join(cmd))
         sys.stdout.flush()
@@ -149,14 +148,14 @@ def run_here_or_torchrun(spec: dict, execution: dict, run_job: Callable, module:
     log.info("done")
 
 
-def worker_main(argv: list[str], run_job: Callable, module: str) -> int:
-    """`python -m MODULE JOB.json`: one rank of a torchrun job."""
+def worker_main(argv: list[str], run_rank: Callable) -> int:
+    """`python -m MODULE JOB.json`: one rank of a torchrun job, running `run_rank(spec, dist)`."""
     import torch
 
     from viclip.train.distributed import from_env, shutdown
 
     if len(argv) != 1:
-        print(f"usage: python -m {module} JOB.json", file=sys.stderr)
+        print(f"usage: python -m {run_rank.__module__} JOB.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
     torch.set_num_threads(int(spec.get("threads", 1)))
@@ -169,11 +168,11 @@ def worker_main(argv: list[str], run_job: Callable, module: str) -> int:
         force=True,
     )
     try:
-        summary = run_job(spec, dist)
+        summary = run_rank(spec, dist)
     except Preempted as exc:
         log.warning("%s", exc)
         return PREEMPTED_EXIT
     finally:
         shutdown(dist)
-    log.info("done: %s", summary)
+    log.info("done: %s", as_json(summary))
     return 0

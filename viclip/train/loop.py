@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
+from viclip.progress import progress
 from viclip.train.distributed import Dist
 from viclip.train.observe import RunLog, Sinks, Window, peak_memory_mb, throughput
 from viclip.train.optim import adamw, cosine_lr, set_lr
@@ -278,7 +278,7 @@ class _Run:
         first_epoch = self.pos["epoch"] if pi == self.pos["phase"] else 0
         start = sum(phase.steps[:first_epoch]) + (self.pos["step"] if pi == self.pos["phase"] else 0)
         label = " ".join([phase.name] + [f"{k}={v}" for k, v in phase.info.items()])
-        with tqdm(
+        with progress(
             total=sum(phase.steps), initial=start, desc=label, mininterval=5.0, disable=not self.dist.main
         ) as bar:
             for epoch in range(first_epoch, len(phase.steps)):
@@ -358,6 +358,7 @@ class _Run:
                 "kind": "epoch",
                 "stage": phase.name,
                 "epoch": epoch,
+                "precision": self.opts.precision,  # what the run computed in: the records show the protocol
                 **phase.info,
                 "loss": float(np.mean(self.epoch_losses)),
                 "lr": self.optimizer.param_groups[0]["lr"],

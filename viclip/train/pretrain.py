@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,27 +26,16 @@ from viclip.model.factory import initial_model
 from viclip.model.flops import count, vision_tokens
 from viclip.model.viclip import ViCLIP, ViCLIPConfig
 from viclip.runtime import device
-from viclip.train import checkpoint
+from viclip.train import checkpoint, launch
+from viclip.train.corpus import load_corpus, load_video_corpus
 from viclip.train.distributed import Dist
+from viclip.train.execution import Execution
 from viclip.train.loop import Options, Phase, fit
 from viclip.train.losses import global_infonce
 from viclip.train.sampling import EpochClips, epoch_order, micro_batches, micro_positions
 from viclip.train.state import ResumeStore
 
 log = logging.getLogger("viclip")
-
-# Keys of `pretrain.execution`: how a run executes, never what it computes.
-EXECUTION = {
-    "checkpoint_every": 0,
-    "log_every": 0,
-    "keep": 2,
-    "loader_workers": 0,
-    "peak_tflops": 0.0,
-    "tensorboard": False,
-    "wandb": False,
-    "deterministic": False,
-}
-LAUNCH_KEYS = {"gpus", "nodes", "nproc", "cpus_per_process", "mem_mb", "runtime_min", "stop_timeout_s"}  # launch.py
 
 
 @dataclass(frozen=True)
@@ -159,7 +149,7 @@ def pretrain(
     seed: int,
     out_dir: str | Path,
     log_path: str | Path,
-    execution: dict | None = None,
+    execution: Execution | dict | None = None,
     dist: Dist | None = None,
 ) -> dict:
     """Train and write `checkpoint.pt` in out_dir; return a summary of the run.
@@ -169,10 +159,9 @@ def pretrain(
     Raises `state.Preempted` after saving a resume point when signalled.
     """
     train = {k: v for k, v in train.items() if k != "execution"}
-    unknown = set(execution or {}) - set(EXECUTION) - LAUNCH_KEYS
-    if unknown:
-        raise ValueError(f"pretrain.execution: unknown keys {sorted(unknown)}")
-    run = {**EXECUTION, **(execution or {})}
+    if not isinstance(execution, Execution):
+        execution = Execution.from_config(execution, "pretrain.execution")
+    run = asdict(execution)
     dist = dist or Dist(device=device())
     out_dir = Path(out_dir)
     plan = stages(train, mask_ratio)
@@ -242,9 +231,73 @@ def pretrain(
         "processes": dist.world,
     }
     if dist.main:
+        # What the run computed, never how long it took: the seconds are in log.jsonl (the report reads them
+        # there), so two runs of a deterministic config give byte-identical checkpoints.
+        computed = {k: v for k, v in summary.items() if k != "seconds"}
         checkpoint.save(
-            out_dir / "checkpoint.pt", model.cpu(), seed=seed, summary={**summary, "device": str(dist.device)}
+            out_dir / "checkpoint.pt", model.cpu(), seed=seed, summary={**computed, "device": str(dist.device)}
         )
         store.clear()
     dist.barrier()
     return summary
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    """One pretraining run, as rule pretrain hands it over: what to train, on what, where, and how to execute."""
+
+    model: dict  # the config's model block (ViCLIPConfig.from_dict)
+    train: dict  # the arm's schedule: the pretrain block with its epochs (viclip.train.arms)
+    mask_ratio: float
+    seed: int
+    captions: str
+    out_dir: str
+    log_path: str
+    execution: Execution = Execution()
+    threads: int = 1  # CPU threads per training process
+    frames: str | None = None  # the synthetic corpus: its decoded frame cache and index
+    index: str | None = None
+    manifest: str | None = None  # a real corpus: clip files, decoded on the fly
+
+    def spec(self) -> dict:
+        """Plain data, for the job file each torchrun rank reads."""
+        return asdict(self)
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> PretrainJob:
+        return cls(**{**spec, "execution": Execution.from_config(spec.get("execution"), "pretrain.execution")})
+
+
+def run(job: PretrainJob) -> None:
+    """Pretrain one run: in this process, or one process per GPU under torchrun (srun across nodes)."""
+    Path(job.out_dir).mkdir(parents=True, exist_ok=True)
+    launch.run_here_or_torchrun(job.spec(), job.execution, run_job, job.out_dir)
+
+
+def run_job(spec: dict, dist: Dist) -> dict:
+    """One training process of a run (under torchrun: `python -m viclip.train.pretrain JOB.json` per rank)."""
+    job = PretrainJob.from_spec(spec)
+    model_cfg = ViCLIPConfig.from_dict(job.model)
+    train = job.train
+    if job.manifest:
+        source, captions = load_video_corpus(
+            job.manifest,
+            job.captions,
+            model_cfg,
+            train["augment"],
+            train["flip"],
+            Path(job.out_dir) / "decode_failures.tsv",
+            job.seed,
+        )
+    else:
+        source, captions = load_corpus(job.frames, job.index, job.captions, model_cfg, train["augment"], train["flip"])
+    log.info(
+        "rank %d/%d on %s: %d clips, mask ratio %s", dist.rank, dist.world, dist.device, len(source), job.mask_ratio
+    )
+    return pretrain(
+        model_cfg, train, job.mask_ratio, source, captions, job.seed, job.out_dir, job.log_path, job.execution, dist
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(launch.worker_main(sys.argv[1:], run_job))

@@ -1,10 +1,16 @@
 """Resume points of a training run, random-number states, and stopping on a signal.
 
 Resume points are `step-<n>.pt` files in one directory, written atomically
-(temp file, then rename), so a file that exists is complete; the newest
-that loads and carries this run's fingerprint wins, the last `keep` are
-kept. Files left by other settings are removed when a run starts: they can
-never be resumed by it.
+and durably (temp file synced to disk, then renamed), so a file that exists
+is complete even after a node crash; the newest that loads and carries this
+run's fingerprint wins, the last `keep` are kept. Files left by other
+settings are removed when a run starts: they can never be resumed by it.
+
+A resume point that does not load (truncated by a full disk, damaged by
+hand) is set aside as `step-<n>.pt.corrupt`, with a warning, and the run
+resumes from the newest good one before it; good ones are never removed
+for it. When resume points exist but none of them loads, `latest` raises
+`ResumeError` instead of silently training again from step 0.
 
 Preemption: SIGTERM (Slurm's scancel and time limit, torchrun passing on a
 stop) and SIGUSR1 (`sbatch --signal=USR1@...`) only set a flag; the loop
@@ -25,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from viclip.io import atomic_torch
+from viclip.model.checkpoints import UnreadableCheckpoint, load_torch
+from viclip.train.checkpoint import write_torch
 
 log = logging.getLogger("viclip")
 
@@ -42,6 +49,10 @@ class Preempted(Exception):
         self.signum, self.path = signum, path
 
 
+class ResumeError(RuntimeError):
+    """Resume points of a run exist, but none of them can be read."""
+
+
 class ResumeStore:
     def __init__(self, directory: str | Path, fingerprint: str, keep: int = 2):
         if keep < 1:
@@ -55,35 +66,64 @@ class ResumeStore:
         return sorted(found, reverse=True)
 
     def latest(self) -> dict | None:
-        """The newest complete resume point of this run; unusable files are logged and removed."""
-        chosen = None
+        """The newest readable resume point of this run, or None when there is none.
+
+        Every rank of a run calls this at once: whatever one rank renames or
+        removes, the others skip.
+        """
+        chosen, chosen_path, damaged = None, None, []
         for _step, path in self._files():
             try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # a file from an older format, or damaged by hand: skip it
-                log.warning("%s: not a readable resume point (%s: %s); ignored", path, type(exc).__name__, exc)
-                path.unlink(missing_ok=True)
+                state = load_torch(path)
+            except FileNotFoundError:  # set aside or removed by another rank meanwhile
                 continue
-            if state.get("fingerprint") != self.fingerprint:
+            except UnreadableCheckpoint as exc:
+                damaged.append((path, str(exc)))
+                continue
+            if not isinstance(state, dict):
+                damaged.append((path, f"{path}: not a resume point (a {type(state).__name__})"))
+            elif state.get("fingerprint") != self.fingerprint:
                 log.info("%s: written with other settings; removed", path)
                 path.unlink(missing_ok=True)
             elif chosen is None:
-                chosen = state
-                log.info("resuming from %s", path)
+                chosen, chosen_path = state, path
+        if damaged and chosen is None:
+            raise ResumeError(
+                f"{self.dir}: none of the resume points can be read, and training does not start over from "
+                "step 0 by itself:\n  "
+                + "\n  ".join(reason for _, reason in damaged)
+                + f"\nTo train this run again from the start, delete {self.dir} and rerun."
+            )
+        for path, reason in damaged:
+            aside = path.with_name(path.name + ".corrupt")
+            try:
+                path.replace(aside)
+            except FileNotFoundError:
+                pass
+            log.warning("unreadable resume point set aside as %s (%s)", aside, reason)
+        if chosen is not None:
+            if damaged:
+                log.warning("resuming from %s, the newest readable resume point", chosen_path)
+            else:
+                log.info("resuming from %s", chosen_path)
         return chosen
 
     def save(self, state: dict, step: int) -> Path:
         path = self.dir / f"step-{step:09d}.pt"
-        atomic_torch({**state, "fingerprint": self.fingerprint}, path)
+        write_torch({**state, "fingerprint": self.fingerprint}, path)  # on disk before older ones go
         for _, old in self._files()[self.keep :]:
             old.unlink(missing_ok=True)
         return path
 
     def clear(self) -> None:
+        """Remove the run's resume points (and any set aside as damaged) once the run is done."""
         for _, path in self._files():
             path.unlink(missing_ok=True)
-        if self.dir.is_dir() and not any(self.dir.iterdir()):
-            self.dir.rmdir()
+        if self.dir.is_dir():
+            for aside in self.dir.glob("step-*.pt.corrupt"):
+                aside.unlink(missing_ok=True)
+            if not any(self.dir.iterdir()):
+                self.dir.rmdir()
 
 
 def rng_states() -> dict:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from viclip.io import atomic_json, atomic_parquet, atomic_path
+from viclip.progress import progress
 
 log = logging.getLogger("viclip")
 
@@ -208,7 +208,7 @@ class VideoIndex:
         found: dict[str, list[tuple[int, str]]] = {}
         seen_dirs = set()
         walk = os.walk(self.root, followlinks=True)
-        for dirpath, dirnames, filenames in tqdm(walk, desc=f"index {self.root.name}", unit="dir", mininterval=2.0):
+        for dirpath, dirnames, filenames in progress(walk, desc=f"index {self.root.name}", unit="dir", mininterval=2.0):
             real = os.path.realpath(dirpath)
             if real in seen_dirs:  # a symlink loop
                 dirnames[:] = []
@@ -258,7 +258,7 @@ def build(name: str, reader: str, listing: Listing, index: VideoIndex) -> tuple[
     """Manifest (found videos only), meta and the missing-video ledger of one benchmark."""
     rows, missing = [], []
     counts = {s: {"videos_listed": 0, "videos_found": 0, "videos_missing": 0} for s in SPLITS}
-    for e in tqdm(listing.entries, desc=f"{name}: find videos", mininterval=2.0):
+    for e in progress(listing.entries, desc=f"{name}: find videos", mininterval=2.0):
         c = counts[e.split]
         c["videos_listed"] += 1
         path = index.find(e.candidates)

