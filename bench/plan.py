@@ -52,7 +52,7 @@ def main() -> None:
             dt, out = plan(config, work)
             times.append(dt)
         jobs = Counter(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
-        missing = re.findall(r"^  ([\w.]+): (\S+)$", out, flags=re.M)
+        missing = re.findall(r"^  ([a-z_]+\.[\w.]+): (\S+)$", out, flags=re.M)  # "  key: path" lines
         result["configs"][config] = {
             "dry_run_seconds_best": round(min(times), 2),
             "dry_run_seconds_all": [round(t, 2) for t in times],

@@ -146,8 +146,13 @@ def get_benchmark_files(wildcards):
 
 
 def get_code(script):
-    """The `code` param for a job of `script`, a digest of the library code it runs (viclip/codehash.py)."""
-    return code_digest(workflow.basedir, Path(workflow.basedir) / "scripts" / script)
+    """The `code` param for jobs of `script`: a digest of the library code it runs (viclip/codehash.py).
+
+    Worked out per job, not when the workflow loads: a cluster job step, which
+    loads the workflow to run one job, then reads only its own script's modules.
+    """
+    path = Path(workflow.basedir) / "scripts" / script
+    return lambda wildcards: code_digest(workflow.basedir, path)
 
 
 # Job sizes: the typed settings are the one source of defaults. Training jobs

@@ -19,6 +19,14 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture()
+def cfg() -> dict:
+    """A fresh copy of the embedded default config (config.yaml)."""
+    import yaml
+
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
 @pytest.fixture(scope="session")
 def snakemake_bin() -> str:
     return str(Path(sys.executable).parent / "snakemake")

@@ -15,11 +15,6 @@ CONFIG = ROOT / "config.yaml"
 SCHEMA = ROOT / "configs" / "schema.yaml"
 
 
-@pytest.fixture()
-def cfg() -> dict:
-    return yaml.safe_load(CONFIG.read_text())
-
-
 def _error(config: dict) -> str:
     with pytest.raises(ConfigError) as info:
         validate(config, SCHEMA, "test.yaml")

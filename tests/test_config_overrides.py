@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import copy
 import shutil
-from pathlib import Path
 
 import pytest
-import yaml
 from snakemake.cli import parse_config
+from test_config import SCHEMA
 from workflow_run import planned_jobs, smk
 
 from viclip.config import ConfigError, resolve_kinds, validate
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "config.yaml"
-SCHEMA = ROOT / "configs" / "schema.yaml"
-
-
-@pytest.fixture()
-def cfg() -> dict:
-    return yaml.safe_load(CONFIG.read_text())
 
 
 def merged(base: dict, override: dict) -> dict:

@@ -295,7 +295,8 @@ def slurm_run(cluster, repo, snakemake_bin, tmp_path_factory) -> SlurmRun:
                 for arm in ARMS:
                     if arm not in run.interferences and (hit := interfere(cluster, work, arm, running)):
                         run.interferences[arm] = hit
-                time.sleep(0.3)
+                # quick polls only while a training job may still need interrupting: squeue costs CPU too
+                time.sleep(0.3 if len(run.interferences) < len(ARMS) else 1.0)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)  # the plugin cancels its Slurm jobs on SIGINT

@@ -39,30 +39,10 @@ def progress(
 ):
     """tqdm(iterable, desc=..., total=..., ...) on a terminal (or when disabled); a PlainProgress otherwise."""
     stream = sys.stderr if file is None else file
+    common = dict(desc=desc, total=total, initial=initial, unit=unit, unit_scale=unit_scale, mininterval=mininterval)
     if disable or _isatty(stream):
-        return tqdm(
-            iterable,
-            desc=desc,
-            total=total,
-            initial=initial,
-            unit=unit,
-            unit_scale=unit_scale,
-            mininterval=mininterval,
-            disable=disable,
-            file=file,
-            **tqdm_kwargs,
-        )
-    return PlainProgress(
-        iterable,
-        desc=desc,
-        total=total,
-        initial=initial,
-        unit=unit,
-        unit_scale=unit_scale,
-        mininterval=mininterval,
-        stream=stream,
-        clock=clock,
-    )
+        return tqdm(iterable, disable=disable, file=file, **common, **tqdm_kwargs)
+    return PlainProgress(iterable, stream=stream, clock=clock, **common)
 
 
 def _isatty(stream) -> bool:

@@ -7,8 +7,11 @@ text tower can pool at `argmax(ids)` as CLIP does.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import zlib
+from pathlib import Path
 
 import torch
 
@@ -57,14 +60,35 @@ class WordHashTokenizer:
         return {k: v for k, v in by_id.items() if len(v) > 1}
 
 
+def _open_clip_tokenizer():
+    """open_clip's tokenizer module, without importing the open_clip package.
+
+    The package's __init__ builds its whole model zoo (CoCa, timm, transformers):
+    about 3 s per job start, paid by every training and evaluation job at paper
+    scale for a module that needs only ftfy, regex and the BPE vocabulary beside
+    it. Where open_clip is already imported, its own module is used.
+    """
+    if "open_clip.tokenizer" in sys.modules:
+        return sys.modules["open_clip.tokenizer"]
+    name = "viclip._open_clip_tokenizer"
+    if name not in sys.modules:
+        package = importlib.util.find_spec("open_clip")  # finds the folder; runs nothing
+        if package is None or not package.submodule_search_locations:
+            raise ModuleNotFoundError("model.tokenizer clip_bpe needs open_clip_torch (pip install open_clip_torch)")
+        path = Path(package.submodule_search_locations[0]) / "tokenizer.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 class ClipBpeTokenizer:
     """open_clip's CLIP BPE (SOT 49406, EOT 49407), after ViCLIP's cleaning."""
 
     def __init__(self, context_length: int):
-        from open_clip.tokenizer import SimpleTokenizer  # slow import: only when asked for
-
         self.context_length = context_length
-        self._tok = SimpleTokenizer(context_length=context_length)
+        self._tok = _open_clip_tokenizer().SimpleTokenizer(context_length=context_length)
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         return self._tok([pre_text(t) for t in texts], context_length=self.context_length).long()
