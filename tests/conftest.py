@@ -13,6 +13,9 @@ if not torch.cuda.is_available():
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The local Slurm cluster and the dress rehearsal submitted to it: shared by test_slurm.py and test_rehearsal.py.
+from slurm_cluster import cluster, slurm_run  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
