@@ -40,10 +40,17 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def seconds_per_rule(work: Path) -> dict[str, float]:
-    """Summed wall seconds of each rule's jobs (benchmark files are named <stage>/<rule-ish>-<wildcards>.tsv)."""
+    """Summed wall seconds of each step's jobs, from the benchmark files (benchmarks/<stage>/<step>-<wildcards>.tsv;
+    fine-tuning and evaluation name theirs by run, so they count by stage)."""
     totals: dict[str, float] = defaultdict(float)
     for tsv in [*work.glob("benchmarks/**/*.tsv"), *work.glob("results/runs/*/*/benchmark.tsv")]:
-        rule = "pretrain" if tsv.name == "benchmark.tsv" else f"{tsv.parent.name}/{tsv.stem.split('-')[0]}"
+        stage = tsv.parent.name
+        if tsv.name == "benchmark.tsv":
+            rule = "pretrain"
+        elif stage in ("finetune", "evaluate"):
+            rule = stage
+        else:
+            rule = f"{stage}/{tsv.stem.split('-')[0]}"
         totals[rule] += float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
     return {k: round(v, 1) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 

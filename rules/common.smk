@@ -4,6 +4,7 @@
 # it; each rule's `code` param is a digest of the library code its script runs
 # (viclip/codehash.py), so a library edit reruns exactly the jobs it affects.
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -148,11 +149,12 @@ def get_benchmark_files(wildcards):
 def get_code(script):
     """The `code` param for jobs of `script`: a digest of the library code it runs (viclip/codehash.py).
 
-    Worked out per job, not when the workflow loads: a cluster job step, which
-    loads the workflow to run one job, then reads only its own script's modules.
+    Worked out when a job first needs it, once per script, not when the workflow
+    loads: a cluster job step, which loads the workflow to run one job, then
+    reads only its own script's modules.
     """
-    path = Path(workflow.basedir) / "scripts" / script
-    return lambda wildcards: code_digest(workflow.basedir, path)
+    digest = functools.cache(lambda: code_digest(workflow.basedir, Path(workflow.basedir) / "scripts" / script))
+    return lambda wildcards: digest()
 
 
 # Job sizes: the typed settings are the one source of defaults. Training jobs
