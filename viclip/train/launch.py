@@ -117,8 +117,6 @@ def run_here_or_torchrun(spec: dict, execution: Execution, run_rank: Callable, w
     processes fail, so Snakemake retries it.
     """
     module = run_rank.__module__
-    if module == "__main__":  # a rank process relaunching itself: the name it was started under
-        module = sys.modules["__main__"].__spec__.name
     from viclip.runtime import device
     from viclip.train.distributed import Dist
 
