@@ -4,7 +4,10 @@ Measures (and writes to bench/results/default_run.json):
 - wall time of `snakemake --cores N` on a fresh `git clone` of HEAD, reusing
   this checkout's .venv (installing is measured apart, it is network-bound);
 - that every arm and seed has all metric columns in ablation.csv;
-- the baseline's ratio to chance on every zero-shot metric;
+- the baseline's ratio to chance on every metric (chance from each record's n_candidates);
+- issue 17's acceptance checks (viclip.report.acceptance): uninformative metrics, fine-tuning
+  below zero-shot, slots too easy; and per ablation how many 95% intervals exclude 0, before and
+  after Holm's adjustment;
 - the wall time of the follow-up `snakemake -n` (should say nothing to do);
 - which jobs a dry run plans after changing one arm's mask ratio.
 
@@ -28,8 +31,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from viclip.eval.catalog import columns
+from viclip.report.ablations import ablations
+from viclip.report.acceptance import chance, not_finetuned, too_easy, uninformative
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+CATALOG = {c.key for c in columns()}
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
@@ -41,22 +49,11 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return dt, proc.stdout + proc.stderr
 
 
-def chance(record: dict) -> dict[str, float]:
-    """Expected value of each zero-shot metric for a model that ranks at random."""
-    d = record["details"]
-    if record["task"] == "classification":
-        c = d["n_candidates"]
-        top1, top5 = 1 / c, min(5, c) / c
-        return {"top1": top1, "avg": (top1 + top5) / 2}
-    n_videos, n_texts = d["n_videos"], d["n_texts"]
-    # V2T: a video has n_texts/n_videos captions among n_texts candidates.
-    return {"t2v_r1": 1 / n_videos, "v2t_r1": min(1.0, (n_texts / n_videos) / n_texts)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cores", default="2")
     ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    ap.add_argument("--worktree", action="store_true", help="measure HEAD plus this checkout's uncommitted changes")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "default_run.json")
     args = ap.parse_args()
 
@@ -65,6 +62,17 @@ def main() -> None:
         shutil.rmtree(work)
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(work)], check=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
+    if args.worktree:  # uncommitted edits and new files of this checkout on top of HEAD
+        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=REPO, capture_output=True, check=True).stdout
+        if diff:
+            subprocess.run(["git", "apply", "--whitespace=nowarn"], cwd=work, input=diff, check=True)
+        new = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        ).stdout.split(b"\0")
+        for name in filter(None, (n.decode() for n in new)):
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, work / name)
+        commit += "+worktree"
 
     wall, _ = run([SNAKEMAKE, "--cores", args.cores], work)
     noop, noop_out = run([SNAKEMAKE, "-n"], work)
@@ -74,12 +82,25 @@ def main() -> None:
     summary = pd.read_csv(work / "results/tables/ablation.csv")
     complete = {arm: int(summary[summary["arm"] == arm]["n_seeds"].min()) == len(seeds) for arm in arms}
 
+    records = [json.loads(f.read_text()) for f in sorted((work / "results/eval").rglob("*.json"))]
     ratios = {}
-    for f in sorted((work / "results/eval/baseline").glob("seed*/*-zeroshot.json")):
-        r = json.loads(f.read_text())
+    for r in records:
+        if r["arm"] != "baseline":
+            continue
         for metric, ch in chance(r).items():
-            ratios.setdefault(f"{r['benchmark']}/{metric}", []).append(r["metrics"][metric] / ch)
-    ratio_mean = {k: round(sum(v) / len(v), 2) for k, v in ratios.items()}
+            if f"{r['benchmark']}/{r['protocol']}/{metric}" in CATALOG:
+                ratios.setdefault(f"{r['benchmark']}/{r['protocol']}/{metric}", []).append(r["metrics"][metric] / ch)
+    ratio_mean = {k: round(sum(v) / len(v), 2) for k, v in sorted(ratios.items())}
+    excluding_zero = {}
+    for ab in ablations(cfg["arms"], cfg["report"]["baseline"], cfg["report"].get("ablations")):
+        rows = summary[summary["arm"].isin(ab.arms)]
+        excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
+        excluding_zero[ab.name] = {
+            "arms": list(ab.arms),
+            "intervals": int(len(rows)),
+            "excluding_0": int(excludes.sum()),
+            "excluding_0_after_holm": int((rows["p_holm"] < 0.05).sum()),
+        }
 
     changed = dict(cfg)
     changed["arms"] = {**cfg["arms"], "nomask": {**cfg["arms"]["nomask"], "mask_ratio": 0.5}}
@@ -97,10 +118,16 @@ def main() -> None:
         "noop_says_nothing_to_do": "Nothing to be done" in noop_out,
         "all_metrics_every_arm_and_seed": all(complete.values()),
         "metric_columns": int(summary.groupby("arm").size().min()),
+        "seeds": len(seeds),
         # the arm's metric is its mean over seeds: its worst ratio is the acceptance figure
         "baseline_mean_ratio_to_chance_min": min(ratio_mean.values()),
         "baseline_ratio_to_chance_mean": ratio_mean,
         "baseline_single_seed_ratio_to_chance_min": min(min(v) for v in ratios.values()),
+        "uninformative_baseline_metrics": uninformative(records),
+        "finetuned_not_above_zeroshot": not_finetuned(records),
+        "too_easy": too_easy(records),
+        "intervals_excluding_0_per_ablation": excluding_zero,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "after_changing_nomask_mask_ratio": {"jobs": dict(planned), "arms": planned_arms},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

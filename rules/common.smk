@@ -22,9 +22,11 @@ from viclip.config import resolve_kinds, validate
 from viclip.eval.catalog import finetune_tasks, zeroshot_benchmarks
 from viclip.eval.protocol import finetuned_settings, zeroshot_settings
 from viclip.model.config import ViCLIPConfig
+from viclip.model.flops import params as model_params
 from viclip.report.ablations import ablations
-from viclip.train.arms import arm_schedule
+from viclip.train.arms import arm_schedule, released_arms, released_seed, trained_arms
 from viclip.train.execution import Execution
+from viclip.train.recipe import task_recipe
 
 SCHEMA = Path(workflow.basedir) / "configs" / "schema.yaml"
 config.update(resolve_kinds(config, workflow.config_settings.overwrite_config, SCHEMA))
@@ -32,6 +34,12 @@ validate(config, SCHEMA, "config")
 
 ARMS = list(config["arms"])
 SEEDS = config["seeds"]
+# Arms with `pretrain: false` are released weights: imported, not trained, and
+# run once, under the first seed (viclip.train.arms.released_seed says why).
+TRAINED_ARMS = trained_arms(config["arms"])
+RELEASED_ARMS = released_arms(config["arms"])
+RELEASED_SEED = released_seed(SEEDS)
+RUNS = [(arm, seed) for arm in TRAINED_ARMS for seed in SEEDS] + [(arm, RELEASED_SEED) for arm in RELEASED_ARMS]
 CORPUS = config["corpus"]["name"]
 # The corpus is either rendered here (synthetic) or InternVid: released
 # metadata, a subset of it, then clips downloaded and cut from YouTube.
@@ -101,6 +109,8 @@ def external_files():
         download = config["corpus"]["download"]
         if download["source"] == "local":
             files["corpus.download.local_dir"] = download.get("local_dir") or ""
+    for arm in RELEASED_ARMS:
+        files[f"arms.{arm}.checkpoint"] = config["arms"][arm]["checkpoint"]
     model = ViCLIPConfig.from_dict(config["model"])
     if model.init == "clip":
         if model.clip_name.endswith(".json"):
@@ -140,6 +150,31 @@ def get_download_source(wildcards):
     return user_file("corpus.download.local_dir") if "corpus.download.local_dir" in EXTERNAL_FILES else []
 
 
+# An InternVid download runs as `download.shards` jobs (viclip/data/shards.py). The shard count is not
+# in the download settings param: it reaches the shard jobs as their `shard` param, so changing it reruns
+# the shard jobs, their gather and what reads the manifest, and nothing upstream.
+DOWNLOAD = config["corpus"].get("download", {}) if CORPUS_KIND == "internvid" else {}
+DOWNLOAD_SHARDS = DOWNLOAD.get("shards", 1)
+
+
+def get_download_settings():
+    return canonical({k: v for k, v in DOWNLOAD.items() if k != "shards"})
+
+
+def get_download_resources():
+    """A shard job's memory and time limit, and a CPU per worker (a profile's default of 1 would starve the cuts)."""
+    return {**get_resources("download_clips"), "cpus_per_task": DOWNLOAD.get("workers", 8)}
+
+
+def get_download_shard(wildcards):
+    return {"shard": int(wildcards.shard), "shards": DOWNLOAD_SHARDS}
+
+
+def get_download_shard_files(ext):
+    """Every download shard's manifest (`parquet`) or summary (`json`), in shard order."""
+    return lambda wildcards: [f"results/data/{wildcards.corpus}/download/{k}.{ext}" for k in range(DOWNLOAD_SHARDS)]
+
+
 def get_benchmark_files(wildcards):
     """A real benchmark's annotation files and video folder."""
     prefix = f"benchmarks.{wildcards.bench}."
@@ -167,7 +202,8 @@ CAPTION_EXECUTION = ExecutionSettings.from_config(config["captions"].get("execut
 SMALL_JOBS = {  # (mem_mb, runtime in minutes)
     "internvid_metadata": (4000, 60),
     "select_subset": (4000, 30),
-    "download_clips": (8000, 24 * 60),
+    "download_clips": (8000, 24 * 60),  # per shard: size download.shards so a shard fits (docs/DATA.md)
+    "gather_downloads": (8000, 30),
     "render_corpus": (2000, 60),
     "render_benchmark": (2000, 30),
     "decode_corpus": (4000, 60),
@@ -196,6 +232,9 @@ def get_resources(step):
             "gpu": ex.gpus if CAPTION_HF else 0,
             "cpus_per_task": ex.cpus,
         }
+    if step == "import_released":  # the file, the model it fills and the copy saved, in fp32 (L/14: 1.7 GB each)
+        tensors = model_params(ViCLIPConfig.from_dict(config["model"]))["params_total"]
+        return {"mem_mb": 1000 + 12 * tensors // 2**20, "runtime": 30}
     mem_mb, runtime = SMALL_JOBS[step]
     return {"mem_mb": mem_mb, "runtime": runtime}
 
@@ -321,7 +360,9 @@ def get_caption_shards(wildcards):
 
 # Each arm's pretraining settings: the shared block with the arm's own schedule (viclip.train.arms),
 # worked out once when the workflow loads, so a bad `match_compute` stops it here.
-ARM_SCHEDULES = {arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in ARMS}
+ARM_SCHEDULES = {
+    arm: canonical(arm_schedule(arm, config["arms"], config["pretrain"], config["model"])) for arm in TRAINED_ARMS
+}
 
 
 def get_pretrain_corpus(wildcards):
@@ -348,6 +389,21 @@ def get_seed(wildcards):
     return int(wildcards.seed)
 
 
+def get_released_file(wildcards):
+    """The released weights a `pretrain: false` arm names (left out while missing: the job then names the key)."""
+    return user_file(f"arms.{wildcards.arm}.checkpoint")
+
+
+def get_released_key(wildcards):
+    return f"arms.{wildcards.arm}.checkpoint"
+
+
+def get_released_path(wildcards):
+    """The released weights' path as a param: the import reads it from here, so a missing file fails naming
+    its key, and pointing the arm at another file reruns its jobs."""
+    return EXTERNAL_FILES[get_released_key(wildcards)]
+
+
 # --- evaluation and fine-tuning -------------------------------------------------
 
 # per_task: one job per run and task (a cluster fine-tunes a run's tasks in
@@ -355,13 +411,37 @@ def get_seed(wildcards):
 # job per run for all tasks, which on a CPU saves a torch start-up (~3 s) per
 # task, most of a tiny fine-tune.
 FINETUNE_PER_TASK = config["finetune"]["jobs"] == "per_task"
-FINETUNE_SETTINGS = canonical(
-    {
-        **{k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")},
-        "evaluate": finetuned_settings(config["evaluate"]),
-    }
-)
+FINETUNE_EVALUATE = finetuned_settings(config["evaluate"])
+# Each task's resolved recipe (viclip.train.recipe): the shared keys with finetune.tasks.<task> over them,
+# worked out once when the workflow loads, so a bad per-task setting stops it here.
+FINETUNE_MODEL = ViCLIPConfig.from_dict(config["model"])
+FINETUNE_RECIPES = {
+    task: canonical(
+        task_recipe(
+            task,
+            {**config["finetune"], "evaluate": FINETUNE_EVALUATE},
+            FINETUNE_MODEL.num_frames,
+            FINETUNE_MODEL.context_length,
+            FINETUNE_MODEL.drop_path,
+            {k: config["pretrain"][k] for k in ("augment", "flip")},
+        )
+    )
+    for task in FINETUNE
+}
 ZEROSHOT_SETTINGS = canonical(zeroshot_settings(config["evaluate"]))
+
+
+def get_finetune_settings(wildcards):
+    """The recipes and evaluation settings of a job's tasks, and nothing of other tasks.
+
+    A per-task job's params carry only its own task's recipe and views, so
+    editing one task's settings reruns only that task's jobs.
+    """
+    tasks = [wildcards.task] if "task" in wildcards.keys() else FINETUNE
+    views = {t: v for t, v in FINETUNE_EVALUATE["views"].items() if t in tasks}
+    return canonical(
+        {"recipes": {t: FINETUNE_RECIPES[t] for t in tasks}, "evaluate": {**FINETUNE_EVALUATE, "views": views}}
+    )
 
 
 def get_finetune_plan(wildcards):
@@ -377,18 +457,25 @@ def get_finetune_train(wildcards=None):
 
 
 def get_records(wildcards):
-    return expand("results/eval/{arm}/seed{seed}/{bench}-zeroshot.json", arm=ARMS, seed=SEEDS, bench=ZEROSHOT) + expand(
-        "results/eval/{arm}/seed{seed}/{task}-finetuned.json", arm=ARMS, seed=SEEDS, task=FINETUNE
-    )
+    """Every run's records: each trained arm's seeds, each released arm's one run."""
+    return [f"results/eval/{arm}/seed{seed}/{bench}-zeroshot.json" for arm, seed in RUNS for bench in ZEROSHOT] + [
+        f"results/eval/{arm}/seed{seed}/{task}-finetuned.json" for arm, seed in RUNS for task in FINETUNE
+    ]
+
+
+def get_train_logs(wildcards=None):
+    """The training logs the cost block and the curves read: trained arms only (released ones trained elsewhere)."""
+    return expand("results/runs/{arm}/seed{seed}/log.jsonl", arm=TRAINED_ARMS, seed=SEEDS)
 
 
 def get_report_params(wildcards=None):
     return {
         "arms": ARMS,
+        "released": RELEASED_ARMS,
         "baseline": config["report"]["baseline"],
         "labels": {arm: settings["label"] for arm, settings in config["arms"].items()},
         "model": canonical(config["model"]),
         "train": ARM_SCHEDULES,
-        "mask": {arm: config["arms"][arm]["mask_ratio"] for arm in ARMS},
+        "mask": {arm: config["arms"][arm]["mask_ratio"] for arm in TRAINED_ARMS},
         "ablations": [{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
     }

@@ -44,30 +44,57 @@ if CORPUS_KIND == "internvid":
         script:
             "../scripts/select_subset.py"
 
-    # videos/ and ledger.jsonl are not outputs: Snakemake deletes a job's
-    # outputs before rerunning it, and they are what a rerun resumes from.
+    # One job per shard (`download.shards`): a contiguous run of the subset,
+    # cut into the shared videos/ with its own ledger, so a killed or timed-out
+    # shard job resumes alone. videos/ and the ledgers are not outputs:
+    # Snakemake deletes a job's outputs before rerunning it, and they are what
+    # a rerun resumes from.
     rule download_clips:
         input:
             clips="results/data/{corpus}/subset.parquet",
             source=get_download_source,
         output:
-            manifest="results/data/{corpus}/clips.parquet",
-            summary="results/data/{corpus}/download.json",
+            manifest="results/data/{corpus}/download/{shard}.parquet",
+            summary="results/data/{corpus}/download/{shard}.json",
         log:
-            "logs/data/download_clips-{corpus}.log",
+            "logs/data/download_clips-{corpus}-{shard}.log",
         benchmark:
-            "benchmarks/data/download_clips-{corpus}.tsv"
+            "benchmarks/data/download_clips-{corpus}-{shard}.tsv"
+        wildcard_constraints:
+            shard=r"\d+",
         conda:
             "../envs/viclip.yaml"
         threads: config["corpus"]["download"].get("workers", 8)
         resources:
-            **get_resources("download_clips"),
+            **get_download_resources(),
         params:
             out_dir=get_out_dir,
-            download=canonical(config["corpus"]["download"]),
+            download=get_download_settings(),
+            shard=get_download_shard,
             code=get_code("download_clips.py"),
         script:
             "../scripts/download_clips.py"
+
+    # The shards' manifests in shard order: the manifest an unsharded run writes.
+    rule gather_downloads:
+        input:
+            manifests=get_download_shard_files("parquet"),
+            summaries=get_download_shard_files("json"),
+        output:
+            manifest="results/data/{corpus}/clips.parquet",
+            summary="results/data/{corpus}/download.json",
+        log:
+            "logs/data/gather_downloads-{corpus}.log",
+        benchmark:
+            "benchmarks/data/gather_downloads-{corpus}.tsv"
+        conda:
+            "../envs/viclip.yaml"
+        resources:
+            **get_resources("gather_downloads"),
+        params:
+            code=get_code("gather_downloads.py"),
+        script:
+            "../scripts/gather_downloads.py"
 
 
 rule render_corpus:

@@ -26,7 +26,7 @@ rule finetune:
         **get_resources("finetune"),
     params:
         plan=get_finetune_plan,
-        finetune=FINETUNE_SETTINGS,
+        finetune=get_finetune_settings,
         train=get_finetune_train(),
         seed=get_seed,
         code=get_code("finetune.py"),

@@ -6,7 +6,7 @@
 rule report:
     input:
         records=get_records,
-        logs=expand("results/runs/{arm}/seed{seed}/log.jsonl", arm=ARMS, seed=SEEDS),
+        logs=get_train_logs(),
         index=get_corpus_clips(),
     output:
         tex="results/tables/ablation.tex",
@@ -32,7 +32,10 @@ rule report:
             "results/figures/ablation_deltas.png",
             caption="../report/ablation_deltas.rst",
             category="Ablations",
-            labels={"figure": "all arms", "arms": ", ".join(a for a in ARMS if a != config["report"]["baseline"])},
+            labels={
+                "figure": "all arms",
+                "arms": ", ".join(a for a in TRAINED_ARMS if a != config["report"]["baseline"]),
+            },
         ),
         pdf="results/figures/ablation_deltas.pdf",
         ablation_png=[

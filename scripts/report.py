@@ -6,6 +6,7 @@ import pandas as pd
 from viclip.io import atomic_path
 from viclip.report.compute import compute_table, render_compute
 from viclip.report.curves import plot_curves
+from viclip.report.divergence import check_runs
 from viclip.report.figure import plot_deltas
 from viclip.report.html_table import render_html
 from viclip.report.published import reference_for
@@ -14,22 +15,25 @@ from viclip.runtime import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
+trained = [a for a in p.arms if a not in p.released]  # released weights: reference rows, no cost or curves here
+logs = {arm: [f for f in inp.logs if f.split("/")[2] == arm] for arm in trained}
+check_runs(logs)  # a diverged run fails the rule, named, before anything is averaged
 records = load_records(inp.records)
-summary = summarise(records, p.arms, p.baseline)
+summary = summarise(records, p.arms, p.baseline, [a["arms"] for a in p.ablations], released=p.released)
 synthetic = is_synthetic(records)
 reference = reference_for(p.model["name"], synthetic)
 n_clips = len(pd.read_parquet(inp.index, columns=["clip_id"]))
-logs = {arm: [f for f in inp.logs if f.split("/")[2] == arm] for arm in p.arms}
-cost = compute_table(p.arms, p.baseline, p.model, p.train, p.mask, n_clips, logs)
+cost = compute_table(trained, p.baseline, p.model, p.train, p.mask, n_clips, logs)
+compute = render_compute(cost, p.labels)
 tex = render_latex(
-    summary, p.arms, p.baseline, p.labels, synthetic, compute=render_compute(cost, p.labels), reference=reference
+    summary, p.arms, p.baseline, p.labels, synthetic, compute=compute, reference=reference, released=p.released
 )
 write_outputs(summary, tex, out.csv, out.tex)
 with atomic_path(out.compute) as tmp:
     cost.to_csv(tmp, index=False)
 with atomic_path(out.html) as tmp:
-    tmp.write_text(render_html(summary, p.arms, p.baseline, p.labels, synthetic, reference, cost))
-plot_deltas(summary, p.arms, p.baseline, p.labels, out.png, out.pdf, synthetic)
+    tmp.write_text(render_html(summary, p.arms, p.baseline, p.labels, synthetic, reference, cost, p.released))
+plot_deltas(summary, trained, p.baseline, p.labels, out.png, out.pdf, synthetic)
 for ablation, png, pdf in zip(p.ablations, out.ablation_png, out.ablation_pdf, strict=True):
     plot_deltas(
         summary, [p.baseline, *ablation["arms"]], p.baseline, p.labels, png, pdf, synthetic, title=ablation["title"]

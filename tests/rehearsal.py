@@ -15,6 +15,7 @@ SCALE_KEYS = (
     "corpus.download.source",  # youtube -> local: the same cut, from a folder of full videos
     "corpus.download.local_dir",
     "corpus.download.workers",
+    "corpus.download.shards",  # jobs the download is split into
     "captions.shards",
     "captions.hf.*.model",  # local folders for hub ids: tiny models of the same classes
     "captions.execution.*",  # how caption jobs run
@@ -28,6 +29,7 @@ SCALE_KEYS = (
     "model.text_heads",
     "model.clip_name",  # a tiny open_clip config JSON ...
     "model.clip_pretrained",  # ... and its weights, in the released format
+    "arms.*.checkpoint",  # released ViCLIP weights: an input file, as model.clip_pretrained is
     "pretrain.epochs",
     "pretrain.batch_size",
     "pretrain.tune_batch_size",
@@ -37,6 +39,8 @@ SCALE_KEYS = (
     "finetune.batch_size",
     "finetune.micro_batch",
     "finetune.warmup_steps",  # steps, not epochs: it shrinks with the batch count
+    "finetune.tasks.*.epochs",  # a task's own epochs (the paper's per-dataset recipes)
+    "finetune.tasks.*.batch_size",
     "finetune.execution.*",
 )
 

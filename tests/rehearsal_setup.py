@@ -15,6 +15,9 @@ writes under ROOT, at the paths configs/paper-small.yaml and configs/rehearsal.y
   T5 saved like the hub checkpoints (viclip.captions.tiny);
 - data/rehearsal/clip/ViT-T-16-quickgelu.{json,bin}: a tiny open_clip model config
   and its random weights as a state dict, the format of open_clip's released .bin files;
+- data/rehearsal/viclip/ViCLIP-T-16.pth: "released ViCLIP weights" for the released
+  arm: a ViCLIP of the rehearsal's model (viclip-b16's structure at the overlay's
+  width) initialised from that CLIP, in the official layout (`{"model": state_dict}`);
 - data/rehearsal/SETUP.json: what was written (the dict `build` returns).
 
 Everything is seeded: a second build gives the same annotation, metadata and
@@ -62,6 +65,8 @@ YOUTUBE_DIR = "data/rehearsal/youtube"
 MODELS_DIR = "data/rehearsal/models"
 CLIP_DIR = "data/rehearsal/clip"
 CLIP_NAME = "ViT-T-16-quickgelu"
+RELEASED = "data/rehearsal/viclip/ViCLIP-T-16.pth"
+OVERLAY_CONFIG = REPO / "configs" / "rehearsal.yaml"
 SETUP = "data/rehearsal/SETUP.json"
 
 N_VIDEOS, SHOTS_PER_VIDEO, CLIPS_PER_VIDEO = 6, 10, 8
@@ -680,6 +685,31 @@ def tiny_clip(root: Path) -> dict[str, str]:
     return {"config": f"{CLIP_DIR}/{CLIP_NAME}.json", "weights": f"{CLIP_DIR}/{CLIP_NAME}.bin"}
 
 
+def rehearsal_model() -> dict:
+    """The model block the rehearsal runs: paper-small.yaml's, with the overlay's keys over it."""
+    paper = yaml.safe_load(PAPER_CONFIG.read_text())["model"]
+    return {**paper, **yaml.safe_load(OVERLAY_CONFIG.read_text())["model"]}
+
+
+def released_viclip(root: Path) -> str:
+    """Released-weights stand-in: the rehearsal's ViCLIP, CLIP-initialised as the real release is (its frozen
+    text tower is CLIP's), saved as the official checkpoints are, `torch.save({"model": state_dict})`."""
+    import torch
+
+    from viclip.model.checkpoints import export_official
+    from viclip.model.factory import initial_model
+    from viclip.model.viclip import ViCLIPConfig
+
+    model = rehearsal_model()
+    model.update(clip_name=str(root / model["clip_name"]), clip_pretrained=str(root / model["clip_pretrained"]))
+    with torch.random.fork_rng():
+        viclip = initial_model(ViCLIPConfig.from_dict(model), SEED)
+    buf = io.BytesIO()  # in memory, as tiny_clip: the same bytes on every build
+    torch.save(export_official(viclip), buf)
+    write_file(root / RELEASED, buf.getvalue())
+    return RELEASED
+
+
 # ---------------------------------------------------------------- all of it
 
 
@@ -721,6 +751,7 @@ def build(root: str | Path) -> dict:
         "models": captioning_models(root),
         "clip": tiny_clip(root),
     }
+    summary["released"] = released_viclip(root)  # initialised from the CLIP just written
     write_file(root / SETUP, json.dumps(summary, indent=2) + "\n")
     return summary
 

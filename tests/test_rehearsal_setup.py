@@ -24,11 +24,13 @@ from rehearsal_setup import (
     EVAL,
     INTERNVID,
     N_VIDEOS,
+    RELEASED,
     SETUP,
     TRAIN,
     YOUTUBE_DIR,
     build,
     paper_benchmarks,
+    rehearsal_model,
 )
 
 from viclip.data.benchmarks.readers import prepare
@@ -205,6 +207,27 @@ def test_tiny_clip_loads_in_the_released_format_and_initialises_viclip(built):
     conv = model.state_dict()["vision_encoder.conv1.weight"]
     assert torch.equal(conv, saved["visual.conv1.weight"].unsqueeze(2))
     assert torch.equal(model.state_dict()["text_encoder.positional_embedding"], saved["positional_embedding"][:32])
+
+
+def test_released_weights_are_official_layout_of_the_rehearsal_model_with_clips_text_tower(built, repo):
+    """The released arm's file: strict load into the rehearsal's model, text tower as the CLIP's (frozen in ViCLIP)."""
+    import yaml
+
+    from viclip.model.checkpoints import load_released
+
+    root, summary = built
+    overlay = yaml.safe_load((repo / "configs" / "rehearsal.yaml").read_text())
+    assert summary["released"] == RELEASED == overlay["arms"]["released"]["checkpoint"]
+    saved = torch.load(root / RELEASED, map_location="cpu", weights_only=True)
+    assert list(saved) == ["model"] and all(
+        k.split(".")[0] in ("temp", "vision_encoder", "text_encoder") for k in saved["model"]
+    )
+    model, report = load_released(root / RELEASED, rehearsal_model(), "arms.released.checkpoint")
+    assert report["adapted"] == {}
+    clip = torch.load(root / CLIP_DIR / f"{CLIP_NAME}.bin", map_location="cpu", weights_only=True)
+    text = model.state_dict()
+    assert torch.equal(text["text_encoder.token_embedding.weight"], clip["token_embedding.weight"])
+    assert torch.equal(text["text_encoder.positional_embedding"], clip["positional_embedding"][:32])
 
 
 def test_a_second_build_is_byte_identical_and_a_rebuild_clears_stale_files(built, tmp_path):

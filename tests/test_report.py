@@ -19,7 +19,8 @@ from viclip.eval.catalog import columns
 from viclip.report import stats
 from viclip.report.ablations import Ablation, ablations
 from viclip.report.curves import curves_figure, plot_curves, read_log
-from viclip.report.figure import delta_figure, plot_deltas, tick_label
+from viclip.report.divergence import check_runs, diverged
+from viclip.report.figure import arm_colours, delta_figure, feasible, plot_deltas, tick_label
 from viclip.report.html_table import render_html
 from viclip.report.published import PUBLISHED, VICLIP_B16, VICLIP_L14, reference_for
 from viclip.report.table import (
@@ -150,6 +151,8 @@ def test_summary_shape_and_columns(summary):
         "ci_low",
         "ci_high",
         "ci_method",
+        "p_value",
+        "p_holm",
     ]
     assert len(summary) == len(ARMS) * 30
     assert list(summary["arm"].unique()) == ARMS
@@ -273,7 +276,7 @@ def test_load_records_missing_field_names_file_and_field(tmp_path, field):
 
 
 MEAN_CELL = re.compile(r"^(\\textbf\{)?\d+\.\d(\})?(\$\\pm\$\d+\.\d)?$")
-DELTA_CELL = re.compile(r"^\$[+-]?\d+\.\d\$( \{\\scriptsize\[\$-?\d+\.\d\$, \$-?\d+\.\d\$\]\})?$")
+DELTA_CELL = re.compile(r"^\$[+-]?\d+\.\d(\^\*)?\$( \{\\scriptsize\[\$-?\d+\.\d\$, \$-?\d+\.\d\$\]\})?$")
 
 
 def table_rows(tex: str, first_cell: str) -> list[list[str]]:
@@ -310,8 +313,10 @@ def test_latex_delta_rows(tex):
     assert len(deltas) == 8  # 2 non-baseline arms x 4 groups
     cells = [c for b in deltas for c in b]
     assert len(cells) == 60 and all(DELTA_CELL.match(c) for c in cells), cells
-    assert "$-10.0$ {\\scriptsize[$-10.0$, $-10.0$]}" in cells
+    # a constant shift survives Holm's adjustment (starred); noise of +-3 on 3 seeds does not
+    assert "$-10.0^*$ {\\scriptsize[$-10.0$, $-10.0$]}" in cells
     assert "$+1.0$ {\\scriptsize[$-6.5$, $8.5$]}" in cells
+    assert "Holm" in tex
 
 
 def test_latex_structure(tex):
@@ -670,18 +675,22 @@ def test_config_default_ablations(repo):
 # --------------------------------------------------------------------------- per-ablation figures
 
 
-def bars(fig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Legend label -> (bar heights, whisker half-lengths below) of a delta figure."""
-    ax = fig.axes[0]
-    out = {}
-    for container in ax.containers:
-        if not hasattr(container, "patches"):
-            continue
-        heights = np.array([p.get_height() for p in container.patches])
-        segments = container.errorbar.lines[2][0].get_segments() if container.errorbar else []
-        lows = np.array([s[0][1] for s in segments])
-        out[container.get_label()] = (heights, lows)
-    return out
+def dots(fig) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
+    """Arm -> (dot x over all panels, interval low ends, high ends, colour) of a delta figure."""
+    out: dict[str, list] = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            gid = line.get_gid() or ""
+            if gid.startswith("dot:"):
+                out.setdefault(gid[4:], [[], [], [], None])[0].extend(line.get_xdata())
+                out[gid[4:]][3] = line.get_color()
+        for coll in ax.collections:
+            gid = coll.get_gid() or ""
+            if gid.startswith("ci:"):
+                for seg in coll.get_segments():
+                    out[gid[3:]][1].append(seg[0][0])
+                    out[gid[3:]][2].append(seg[1][0])
+    return {a: (np.array(x), np.array(lo), np.array(hi), c) for a, (x, lo, hi, c) in out.items()}
 
 
 def test_ablation_figure_draws_only_its_arms_with_their_intervals(tmp_path):
@@ -690,22 +699,47 @@ def test_ablation_figure_draws_only_its_arms_with_their_intervals(tmp_path):
     df = summarise(recs, arms, "baseline")
     labels = {**LABELS, "short": "Short"}
     fig = delta_figure(df, ["baseline", "noisy"], "baseline", labels, synthetic=False, title="Noise")
-    got = bars(fig)
-    assert list(got) == ["Noisy #2"]  # one ablation's figure: its arms only
-    heights, lows = got["Noisy #2"]
-    np.testing.assert_allclose(heights, 1.0)  # delta of 'noisy' in every column
+    got = dots(fig)
+    assert list(got) == ["noisy"]  # one ablation's figure: its arms only
+    x, lows, highs, _ = got["noisy"]
+    assert len(x) == 30 and len(lows) == 30
+    np.testing.assert_allclose(x, 1.0)  # delta of 'noisy' in every column
     np.testing.assert_allclose(lows, -6.452413135, rtol=1e-8)  # its paired 95% interval's low end
-    assert fig.axes[0].get_title().startswith("Noise: difference to the baseline")
+    np.testing.assert_allclose(highs, 8.452413135, rtol=1e-8)
+    assert fig._suptitle.get_text().startswith("Noise: difference to the baseline")
+    # one panel per family, row labels horizontal
+    assert [ax.get_title(loc="left") for ax in fig.axes] == list(dict.fromkeys(c.group for c in columns()))
+    for ax in fig.axes:
+        assert all(t.get_rotation() == 0 for t in ax.get_yticklabels() + ax.get_xticklabels())
 
     fig2 = delta_figure(df, ["baseline", "minus", "short"], "baseline", labels, synthetic=False, title="Two")
-    got2 = bars(fig2)
-    assert list(got2) == ["no_mlp & 50%", "Short"]
-    np.testing.assert_allclose(got2["no_mlp & 50%"][0], -10.0)
-    np.testing.assert_allclose(got2["Short"][0], 2.0)
+    got2 = dots(fig2)
+    assert list(got2) == ["minus", "short"]
+    np.testing.assert_allclose(got2["minus"][0], -10.0)
+    np.testing.assert_allclose(got2["short"][0], 2.0)
 
     png, pdf = tmp_path / "ablations" / "noise.png", tmp_path / "ablations" / "noise.pdf"
     plot_deltas(df, ["baseline", "noisy"], "baseline", labels, png, pdf, synthetic=False, title="Noise")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_arm_keeps_its_colour_in_every_figure():
+    recs = make_records(arms=["baseline", "minus", "noisy", "short"])
+    df = summarise(recs, ["baseline", "minus", "noisy", "short"], "baseline")
+    every = dots(delta_figure(df, ["baseline", "minus", "noisy", "short"], "baseline", LABELS, synthetic=False))
+    alone = dots(delta_figure(df, ["baseline", "short"], "baseline", LABELS, synthetic=False))
+    assert alone["short"][3] == every["short"][3]  # not the first palette entry just because it is drawn first
+    assert len({every[a][3] for a in every}) == 3
+    colours = arm_colours(["baseline", "nomask", "samecompute", "fineonly", "coarseonly", "x", "y"])
+    assert len(set(colours.values())) == 7
+    assert arm_colours(["nomask"]) == {"nomask": colours["nomask"]}  # keyed by name, not position
+    assert arm_colours(["y", "x"])["x"] == arm_colours(["x"])["x"]
+
+
+def test_intervals_clipped_to_the_feasible_range():
+    lo, hi = feasible(np.array([-109.0, -5.0]), np.array([48.5, 120.0]), np.array([90.0, 10.0]))
+    np.testing.assert_allclose(lo, [-90.0, -5.0])  # an arm cannot score below 0 %
+    np.testing.assert_allclose(hi, [10.0, 90.0])  # nor above 100 %
 
 
 def test_ablation_figure_from_records_on_disk(tmp_path):
@@ -830,3 +864,63 @@ def test_single_seed_captions_claim_no_interval():
     for text in (tex, page):
         assert "no interval where an arm has a single seed" in text
         assert "Welch" not in text and "paired" not in text and "Student" not in text
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def crafted_log(path: Path, losses: list[float], stage="masked") -> Path:
+    """A log.jsonl with a step line first (not an epoch) and one epoch line per loss."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [{"kind": "step", "stage": stage, "epoch": 0, "step": 10, "loss": 9.0, "lr": 1e-3}]
+    lines += [{"kind": "epoch", "stage": stage, "epoch": e, "loss": x, "lr": 1e-3} for e, x in enumerate(losses)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def test_diverged_run_is_refused_by_name(tmp_path):
+    """Final loss above the first epoch's mean, or not finite: refused, named; healthy runs pass."""
+    healthy = [write_log(tmp_path / "baseline" / f"seed{s}" / "log.jsonl", s) for s in SEEDS]
+    check_runs({"baseline": healthy})
+    assert diverged(healthy[0]) is None
+    bad = crafted_log(tmp_path / "nomask" / "seed0" / "log.jsonl", [3.1, 2.4, 3.3])
+    d = diverged(bad)
+    assert d is not None and (d.first, d.final) == (3.1, 3.3)
+    with pytest.raises(ValueError, match=r"(?s)1 pretraining run\(s\) diverged.*nomask/seed0/log\.jsonl: diverged"):
+        check_runs({"baseline": healthy, "nomask": [bad]})
+    crafted_log(bad, [3.1, float("nan")])
+    assert diverged(bad) is not None
+
+
+def test_stalled_seed_is_refused_by_name(tmp_path):
+    """Issue 17's same-compute seed 0: 3.76 -> 3.24, below its start but far above its siblings' end."""
+    runs = [
+        crafted_log(tmp_path / "samecompute" / f"seed{s}" / "log.jsonl", losses)
+        for s, losses in enumerate([[3.76, 3.3, 3.24], [3.8, 2.6, 1.9], [3.7, 2.5, 1.8]])
+    ]
+    assert all(diverged(r) is None for r in runs)
+    with pytest.raises(ValueError, match=r"(?s)samecompute/seed0/log\.jsonl: stalled.*final loss 3\.24") as err:
+        check_runs({"samecompute": runs})
+    assert "seed1" not in str(err.value) and "seed2" not in str(err.value)
+    check_runs({"samecompute": runs[1:]})  # two seeds: no median to stand out from
+
+
+def test_holm_adjusts_within_each_ablation():
+    assert stats.holm([0.01, 0.04, math.nan, 0.03, 0.5]) == pytest.approx(
+        [0.04, 0.09, math.nan, 0.09, 0.5], nan_ok=True
+    )
+    recs = make_records(arms=["baseline", "minus", "noisy", "short"])
+    arms = ["baseline", "minus", "noisy", "short"]
+    one = summarise(recs, arms, "baseline", [["noisy", "short"]])
+    alone = summarise(recs, arms, "baseline")
+    for arm in ("noisy", "short"):
+        p, adj = one[one["arm"] == arm]["p_value"], one[one["arm"] == arm]["p_holm"]
+        assert (adj >= p - 1e-12).all()
+    # a family of 60 tests adjusts more than the arm's own 30
+    n = one[one["arm"] == "noisy"]["p_holm"].to_numpy()
+    m = alone[alone["arm"] == "noisy"]["p_holm"].to_numpy()
+    assert (n >= m - 1e-12).all()
+    assert one[one["arm"] == "baseline"]["p_holm"].isna().all()
+    # scipy's paired t-test gives the p-value of the by-hand interval of test_paired_difference_by_hand
+    d = stats.difference({0: 1.0, 1: -2.0, 2: 4.0}, {0: 0.0, 1: 0.0, 2: 0.0})
+    assert d.p_value == pytest.approx(sps.ttest_rel([1.0, -2.0, 4.0], [0.0, 0.0, 0.0]).pvalue)

@@ -18,7 +18,7 @@ from viclip.model.viclip import ViCLIPConfig
     [
         ("Hello, World!", "hello world"),
         ("A red-circle/square.", "a red circle square"),
-        ("  many   spaces\tand\nlines ", "many spaces and lines"),
+        ("  many   spaces\tand\nlines ", "many spaces\tand\nlines"),  # only runs of 2+ collapse, as officially
         ('it\'s (really) "quoted"; ok?', "its really quoted ok"),
         ("#tag: ~x* y!", "tag x y"),
         ("MOVES-LEFT", "moves left"),
@@ -28,6 +28,39 @@ from viclip.model.viclip import ViCLIPConfig
 )
 def test_pre_text(raw, clean):
     assert pre_text(raw) == clean
+
+
+# Captions as InternVid/WebVid-style data has them, cleaned by the official rule (`pre_text`,
+# OpenGVLab/unmasked_teacher multi_modality/dataset/utils.py, as carried into ViCLIP's training code):
+# each output is what that function returns for the input.
+OFFICIAL_CASES = [
+    ("<person> opens the door-way", "person opens the door way"),
+    ("A <person> rides a bike; <person> waves.", "a person rides a bike person waves"),
+    ("Close-up of a cat's paw/tail (slow motion)!", "close up of a cats paw tail slow motion"),
+    ('"Cooking" #food: ~pasta*', "cooking food pasta"),
+    ("two  -  words\n", "two words"),
+    ("a tab\tkept", "a tab\tkept"),
+]
+
+
+@pytest.mark.parametrize("raw,clean", OFFICIAL_CASES)
+def test_pre_text_matches_the_official_cleaning(raw, clean):
+    assert pre_text(raw) == clean
+
+
+def test_pre_text_cuts_words_like_the_official_max_l():
+    assert pre_text("One, two three-four five", max_words=3) == "one two three"
+    assert pre_text("one two", max_words=5) == "one two"
+
+
+def test_clip_bpe_ids_of_a_person_caption_match_the_official_pipeline():
+    """Issue 16's case: `<person>` must reach the BPE as `person` (2533), not as '<' person '>'."""
+    pytest.importorskip("open_clip")
+    tok = build_tokenizer("clip_bpe", 49408, 32)
+    ids = tok(["<person> opens the door-way"])[0].tolist()
+    assert ids[:3] == [49406, 2533, 4801]
+    assert ids == tok(["person opens the door way"])[0].tolist()
+    assert 283 not in ids and 285 not in ids  # '<' and '>' never appear
 
 
 def test_pads_with_zero_starts_with_sot_and_ends_with_eot():

@@ -51,6 +51,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 _KINDS = {
     "corpus": (("internvid_corpus", "metadata"), ("synthetic_corpus", "n_clips")),
     "benchmark": (("real_benchmark", "reader"), ("benchmark", "seed")),
+    "arm": (("released_arm", "checkpoint"), ("trained_arm", "captions")),
 }
 
 
@@ -156,7 +157,8 @@ def resolve_kinds(config: dict, override: dict, schema_path: str | Path) -> dict
     corpus for InternVid, a synthetic benchmark slot for a real one, or the
     tiny model for a published preset (`model: {name: viclip-b16}`), which
     would leave a mix of both. There the override's section replaces the
-    merged one whole. `override` is what the command line gave; the numbers,
+    merged one whole; so does an arm switched between trained and released
+    weights. `override` is what the command line gave; the numbers,
     booleans and nulls of its nested `--config` values are typed last
     (`typed_overrides`).
     """
@@ -174,6 +176,11 @@ def resolve_kinds(config: dict, override: dict, schema_path: str | Path) -> dict
         for name, slot in override["benchmarks"].items():
             if isinstance(slot, dict) and isinstance(out["benchmarks"].get(name), dict):
                 out["benchmarks"][name] = _unmix(out["benchmarks"][name], slot, "benchmark", defs)
+    if isinstance(override.get("arms"), dict) and isinstance(out.get("arms"), dict):
+        out["arms"] = dict(out["arms"])
+        for name, arm in override["arms"].items():
+            if isinstance(arm, dict) and isinstance(out["arms"].get(name), dict):
+                out["arms"][name] = _unmix(out["arms"][name], arm, "arm", defs)
     return typed_overrides(out, override, schema)
 
 

@@ -2,18 +2,28 @@
 
 Clips are re-encoded to a fixed short side and frame rate (H.264, yuv420p,
 no audio) into a temp file that is renamed into place only after it decodes
-with the expected duration and frame count.
+with the expected duration and frame count (within one output frame).
+
+A clip shows what a player shows: output frame k is the source frame on
+screen at start + k/fps (the last one whose timestamp is <= that time), at
+the display aspect (sample aspect ratio applied) and orientation (ffmpeg
+applies the rotation metadata when it re-encodes, and the clip carries none).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from viclip.io import atomic_path
+
+# Bump when the same source and settings give another clip: ledger records of an older cut are stale,
+# so their clips are cut again. 2: the frame on screen at the start, the display aspect, one frame of slack.
+CUT_VERSION = 2
 
 
 class CutError(RuntimeError):
@@ -47,12 +57,24 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def clip_frames(duration_s: float, fps: float) -> int:
+    """Frames in a clip of `duration_s`: the nearest whole number, so the clip is within half a frame of it."""
+    return max(1, math.floor(duration_s * fps + 0.5))
+
+
 def cut_command(src: Path, dst: Path, start_s: float, duration_s: float, short_side: int, fps: float) -> list[str]:
     """The ffmpeg argument list (no shell) that cuts and re-encodes one clip."""
     s = int(short_side)
-    # Short side to `s`, long side to the nearest even size (yuv420p needs even sizes);
-    # the quotes protect the commas inside if() from the filtergraph parser.
-    scale = f"scale='if(gt(iw,ih),-2,{s})':'if(gt(iw,ih),{s},-2)'"
+    # Short side to `s` at the display aspect `dar` (stored size x sample aspect ratio), long side
+    # to the nearest even size (yuv420p); only then are the pixels square. Quotes protect if()'s commas.
+    long_side = "max(2,2*round({s}*{r}/2))"
+    w = f"if(gte(dar,1),{long_side.format(s=s, r='dar')},{s})"
+    h = f"if(gte(dar,1),{s},{long_side.format(s=s, r='1/dar')})"
+    # -ss before -i without accurate seeking decodes from the keyframe at or before the start and keeps
+    # every frame (times shifted by -start): the frame on screen at the start is still there. (Accurate
+    # seeking drops it when its timestamp lies before the start, and the clip starts one source frame late.)
+    # fps with round=up puts a frame at time p on output tick ceil(p * fps), so tick k shows the last frame
+    # with p <= k / fps, the one a player shows then; start_time=0 drops the earlier ones.
     return [
         ffmpeg_exe(),
         "-nostdin",
@@ -61,18 +83,20 @@ def cut_command(src: Path, dst: Path, start_s: float, duration_s: float, short_s
         "error",
         "-y",
         "-ss",
-        f"{start_s:.3f}",
+        f"{start_s:.6f}",
+        "-noaccurate_seek",
         "-i",
         f"file:{src.resolve()}",
-        "-t",
-        f"{duration_s:.3f}",
+        # A frame count, not -t: ffmpeg 9 drops a last frame that ends after -t, so -t gives floor(d * fps).
+        "-frames:v",
+        str(clip_frames(duration_s, fps)),
         "-map",
         "0:v:0",
         "-an",
         "-sn",
         "-dn",
         "-vf",
-        f"fps={fps:g},{scale},setsar=1,format=yuv420p",
+        f"fps={fps:g}:start_time=0:round=up,scale=w='{w}':h='{h}',setsar=1,format=yuv420p",
         "-c:v",
         "libx264",
         "-preset",
@@ -137,15 +161,20 @@ def probe_video(path: Path) -> Probe:
     return Probe(n_frames=n, fps=fps, width=width, height=height, duration_s=round(duration, 4))
 
 
-def check_probe(probe: Probe, duration_s: float, fps: float, tolerance_s: float) -> None:
-    """Raise CutError unless the clip has the expected frame rate, duration and frame count."""
+def check_probe(probe: Probe, duration_s: float, fps: float, tolerance_s: float = 0.0) -> None:
+    """Raise CutError unless the clip has the expected frame rate, and its duration and frame count
+    are within one output frame (plus `tolerance_s`) of the request."""
     expected_frames = duration_s * fps
     if abs(probe.fps - fps) > 1e-3 * fps:
         raise CutError(f"frame rate {probe.fps:g}, expected {fps:g}")
-    # A clip is a whole number of frames, so one frame of slack comes on top of the tolerance.
-    if abs(probe.duration_s - duration_s) > tolerance_s + 1 / fps:
-        raise CutError(f"duration {probe.duration_s:.3f} s, expected {duration_s:.3f} s (tolerance {tolerance_s} s)")
-    if abs(probe.n_frames - expected_frames) > tolerance_s * fps + 1:
+    # A clip is a whole number of frames (clip_frames), hence the one frame of slack; the 1e-4 s covers
+    # the probe's rounding. A source that ends early gives a short clip, which fails here.
+    slack = tolerance_s + 1 / fps
+    if abs(probe.duration_s - duration_s) > slack + 1e-4:
+        raise CutError(
+            f"duration {probe.duration_s:.3f} s, expected {duration_s:.3f} s (within one frame + {tolerance_s} s)"
+        )
+    if abs(probe.n_frames - expected_frames) > slack * fps + 1e-6:
         raise CutError(f"{probe.n_frames} frames, expected about {expected_frames:.1f}")
 
 
@@ -156,7 +185,7 @@ def cut_clip(
     end_s: float,
     short_side: int,
     fps: float,
-    tolerance_s: float = 0.25,
+    tolerance_s: float = 0.0,
     timeout_s: float = 600.0,
 ) -> Probe:
     """Cut [start_s, end_s] of `src` into `dst` (atomically) and return its probe.

@@ -2,8 +2,9 @@
 
 `download_clips` fetches each clip's video from a source (`sources.py`),
 cuts and re-encodes it (`cutting.py`), and records every attempt in
-`{out}/ledger.jsonl`. A rerun skips clips that are done or failed for good,
-retries transient failures, and cleans up temp files a killed run left.
+`{out}/ledger.jsonl` (a shard's run: `{out}/ledger.s{k}of{n}.jsonl`, see
+`shards.py`). A rerun skips clips that are done or failed for good, retries
+transient failures, and cleans up the temp files a killed run left.
 Output: `{out}/videos/{clip_id}.mp4` and a manifest of the ok clips.
 """
 
@@ -25,8 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from viclip.data.cutting import CutError, cut_clip
+from viclip.data.cutting import CUT_VERSION, CutError, cut_clip
 from viclip.data.ledger import Ledger
+from viclip.data.shards import ledger_path, other_ledgers, shard_rows, tag
 from viclip.data.sources import (
     DEFAULT_URL_TEMPLATE,
     OK,
@@ -69,6 +71,7 @@ SOURCE_KEYS = (
     "section",
     "js_runtime",
 )
+JOB_KEYS = ("shards",)  # how the table is split into jobs (read by the workflow), not how a clip is made
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class DownloadOptions:
     attempts: int = 3  # tries per clip in one run for transient failures
     backoff_s: float = 5.0  # wait before retry k (k = 1, 2, ...) is backoff_s * 2**(k-1)
     max_total_attempts: int = 10  # over all runs: a transiently failing clip is left alone after this many
-    duration_tolerance_s: float = 0.25
+    duration_tolerance_s: float = 0.0  # accepted on top of one output frame of |clip - request|
     retry_statuses: tuple[str, ...] = ()  # permanent statuses to try again (e.g. login_required after adding cookies)
     progress: bool = True
 
@@ -89,8 +92,8 @@ class DownloadOptions:
             raise ValueError(f"download.short_side must be a positive even number (yuv420p), got {self.short_side}")
         if self.fps <= 0 or self.workers < 1 or self.attempts < 1 or self.max_total_attempts < 1:
             raise ValueError(f"download: fps, workers, attempts and max_total_attempts must be positive: {self}")
-        if self.min_interval_s < 0 or self.backoff_s < 0 or self.duration_tolerance_s <= 0:
-            raise ValueError(f"download: negative interval/backoff or non-positive tolerance: {self}")
+        if self.min_interval_s < 0 or self.backoff_s < 0 or self.duration_tolerance_s < 0:
+            raise ValueError(f"download: negative interval, backoff or tolerance: {self}")
         unknown = set(self.retry_statuses) - PERMANENT
         if unknown:
             raise ValueError(
@@ -103,14 +106,16 @@ class DownloadResult:
     manifest: pd.DataFrame  # ok clips, MANIFEST_COLUMNS, in table order
     status_counts: dict[str, int]  # latest status of every clip in the table
     attempted: int  # clips tried in this run
+    ledger: Path  # the ledger this run appended to
 
 
 def options_from_config(cfg: dict[str, Any]) -> DownloadOptions:
     """DownloadOptions from a config `download:` section (source keys are read by `source_from_config`)."""
     names = {f.name for f in fields(DownloadOptions)}
-    unknown = set(cfg) - names - set(SOURCE_KEYS)
+    known = names | set(SOURCE_KEYS) | set(JOB_KEYS)
+    unknown = set(cfg) - known
     if unknown:
-        raise ValueError(f"download: unknown keys {sorted(unknown)}; known: {sorted(names | set(SOURCE_KEYS))}")
+        raise ValueError(f"download: unknown keys {sorted(unknown)}; known: {sorted(known)}")
     kw = {k: v for k, v in cfg.items() if k in names}
     if "retry_statuses" in kw:
         kw["retry_statuses"] = tuple(kw["retry_statuses"] or ())
@@ -184,9 +189,10 @@ class StartLimiter:
 class _Run:
     """One download run over an output folder (holds its lock, ledger and limiter)."""
 
-    def __init__(self, out: Path, source: Source, opts: DownloadOptions, ledger: Ledger):
+    def __init__(self, out: Path, source: Source, opts: DownloadOptions, ledger: Ledger, tag: str = "all"):
         self.out, self.source, self.opts, self.ledger = out, source, opts, ledger
-        self.videos, self.work = out / "videos", out / ".work"
+        # videos/ is shared by the shards; each run has its own work folder
+        self.videos, self.work = out / "videos", out / ".work" / tag
         self.stop = threading.Event()  # set on Ctrl-C or an error: workers finish the clip in hand, start no other
         self.limiter = StartLimiter(opts.min_interval_s, self.stop)
 
@@ -198,6 +204,7 @@ class _Run:
             "end_s": float(row.end_s),
             "short_side": int(self.opts.short_side),
             "fps": float(self.opts.fps),
+            "cut": CUT_VERSION,
         }
 
     def is_done(self, row, rec: dict | None) -> bool:
@@ -279,20 +286,28 @@ class _Run:
         return status
 
 
-def _lock(out: Path):
+def _lock(out: Path, name: str):
+    """One run per ledger: `.lock` for an unsharded run, `.lock.s{k}of{n}` for a shard's (shards run side by side)."""
     out.mkdir(parents=True, exist_ok=True)
-    handle = open(out / ".lock", "w")
+    path = out / name
+    handle = open(path, "w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise RuntimeError(f"{out / '.lock'}: another download run is using {out}") from None
+        raise RuntimeError(f"{path}: another download run is using {out}") from None
     return handle
 
 
-def _clean_leftovers(run: _Run) -> None:
-    """Remove what a killed run left: per-clip work folders and hidden temp clips in videos/."""
-    stale = list(run.videos.glob(".*")) if run.videos.is_dir() else []
+def _temp_clip_owner(name: str) -> str:
+    """The clip id of a hidden temp clip `.{clip_id}.mp4.{random}.mp4` (viclip.io.atomic_path's names)."""
+    return name[1:].removesuffix(".mp4").rsplit(".", 1)[0].removesuffix(".mp4")
+
+
+def _clean_leftovers(run: _Run, clip_ids: set[str]) -> None:
+    """Remove what a killed run left: its work folders, and the hidden temp clips of its own clips in videos/
+    (other shards may be writing theirs)."""
+    stale = [p for p in run.videos.glob(".*") if _temp_clip_owner(p.name) in clip_ids] if run.videos.is_dir() else []
     for path in stale:
         path.unlink()
     if run.work.exists():
@@ -303,18 +318,41 @@ def _clean_leftovers(run: _Run) -> None:
     run.videos.mkdir(parents=True, exist_ok=True)
 
 
+def _latest(out: Path, shard: tuple[int, int] | None, clip_ids: set[str]) -> dict[str, dict]:
+    """The latest record of each clip over this run's ledger and those of other shard layouts.
+
+    A clip's attempts are numbered across runs, so the highest number is the latest; this run's own
+    ledger wins a tie.
+    """
+    merged: dict[str, dict] = {}
+    for path in [*other_ledgers(out, shard), ledger_path(out, shard)]:
+        for clip, rec in Ledger(path).latest(clip_ids).items():
+            if clip not in merged or rec.get("attempt", 0) >= merged[clip].get("attempt", 0):
+                merged[clip] = rec
+    return merged
+
+
 def download_clips(
-    clips: pd.DataFrame, out_dir: str | Path, source: Source, opts: DownloadOptions, name: str = "clips table"
+    clips: pd.DataFrame,
+    out_dir: str | Path,
+    source: Source,
+    opts: DownloadOptions,
+    name: str = "clips table",
+    shard: tuple[int, int] | None = None,
 ) -> DownloadResult:
-    """Fetch, cut and probe every clip of `clips` not already settled in `{out_dir}/ledger.jsonl`."""
+    """Fetch, cut and probe every clip of `clips` (of shard `(k, n)` of it, when given) not already settled
+    in the ledgers of `out_dir`."""
     clips = validate_clips(clips, name)
+    if shard is not None:
+        clips = shard_rows(clips, *shard).reset_index(drop=True)
     out = Path(out_dir)
-    lock = _lock(out)
+    lock = _lock(out, ".lock" if shard is None else f".lock.{tag(shard)}")
     try:
-        ledger = Ledger(out / "ledger.jsonl")
-        run = _Run(out, source, opts, ledger)
-        _clean_leftovers(run)
-        latest = ledger.latest()
+        ledger = Ledger(ledger_path(out, shard))
+        run = _Run(out, source, opts, ledger, tag(shard))
+        clip_ids = set(clips["clip_id"])
+        _clean_leftovers(run, clip_ids)
+        latest = _latest(out, shard, clip_ids)
         todo = [
             (row, latest[row.clip_id]["attempt"] if row.clip_id in latest else 0)
             for row in clips.itertuples(index=False)
@@ -322,8 +360,9 @@ def download_clips(
         ]
         settled = Counter(latest[c]["status"] for c in clips["clip_id"] if c in latest)
         log.info(
-            "%d clips: %d to do with %s source, %d workers; ledger %s has %s",
+            "%d clips (%s): %d to do with %s source, %d workers; ledger %s; the ledgers have %s",
             len(clips),
+            "unsharded" if shard is None else f"shard {shard[0]} of {shard[1]}",
             len(todo),
             source.name,
             opts.workers,
@@ -353,11 +392,16 @@ def download_clips(
                 run.stop.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
-        latest = ledger.latest()
+        latest = _latest(out, shard, clip_ids)
         manifest = _manifest(clips, latest, run)
         final = Counter(latest[c]["status"] for c in clips["clip_id"] if c in latest)
         log.info("done: this run %s; all clips %s; %d in the manifest", as_json(counts), as_json(final), len(manifest))
-        return DownloadResult(manifest, {s: final[s] for s in STATUSES if final[s]}, len(todo))
+        for folder in (run.work, run.work.parent):  # empty once every clip's work folder is gone
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: another shard's run is working there
+                pass
+        return DownloadResult(manifest, {s: final[s] for s in STATUSES if final[s]}, len(todo), ledger.path)
     finally:
         lock.close()
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from viclip.data.loader import decode_eval_frames
-from viclip.data.transforms import MEAN, STD, normalize, resize, rrc_box  # noqa: F401  (MEAN, STD: public)
+from viclip.data.transforms import MEAN, SCALE, STD, normalize, resize, rrc_box  # noqa: F401  (MEAN, STD: public)
 from viclip.data.video import VideoError, read_frames, sample_indices
 from viclip.progress import progress
 
@@ -108,8 +108,9 @@ class ClipSampler:
     """Batches of clips from a frame cache, with ViCLIP's sampling and augmentation.
 
     "train": a random frame in each of `num_frames` segments, and (when
-    `augment`) one random resized crop (area 0.5-1, aspect 3/4-4/3) shared by
-    all frames of a clip; "eval": segment middles, full frame.
+    `augment`) one random resized crop (area `crop_scale`, 0.5-1 unless set;
+    aspect 3/4-4/3) shared by all frames of a clip; "eval": segment middles,
+    full frame.
     """
 
     def __init__(
@@ -120,10 +121,11 @@ class ClipSampler:
         image_size: int,
         augment: bool = False,
         flip: bool = False,
+        crop_scale: tuple[float, float] = SCALE,
     ):
         self.frames, self.lengths = frames, np.asarray(lengths)
         self.num_frames, self.image_size = num_frames, image_size
-        self.augment, self.flip = augment, flip
+        self.augment, self.flip, self.crop_scale = augment, flip, tuple(crop_scale)
         self.files = None  # real benchmarks: viclip.data.loader.FileViews, for views beyond the cache
 
     def __len__(self) -> int:
@@ -157,13 +159,8 @@ class ClipSampler:
         b, t, h, w = clips.shape[:4]
         out = np.empty_like(clips)
         for i in range(b):
-            x0, y0, x1, y1 = (int(v) for v in self._box(h, w, rng))
+            x0, y0, x1, y1 = (int(v) for v in rrc_box(h, w, rng, self.crop_scale))
             crop = torch.from_numpy(np.ascontiguousarray(clips[i, :, y0:y1, x0:x1])).permute(0, 3, 1, 2).float()
             resized = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
             out[i] = resized.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
         return out
-
-    @staticmethod
-    def _box(h: int, w: int, rng: np.random.Generator) -> tuple[float, float, float, float]:
-        """(x1, y1, x2, y2) of a crop with area 0.5-1 and aspect 3/4-4/3, as RandomResizedCrop draws."""
-        return tuple(float(v) for v in rrc_box(h, w, rng))

@@ -46,12 +46,14 @@ class Ledger:
                     raise ValueError(f"{self.path}: line {i} has no {self.key!r} field")
                 yield rec
 
-    def latest(self) -> dict[str, dict[str, Any]]:
-        """The last record per key, with `n_attempts` (how many records that key has)."""
+    def latest(self, keys: set[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The last record per key (of `keys` only, when given), with `n_attempts` (how many records it has)."""
         out: dict[str, dict[str, Any]] = {}
         counts: dict[str, int] = {}
         for rec in self.records():
             k = rec[self.key]
+            if keys is not None and k not in keys:
+                continue
             counts[k] = counts.get(k, 0) + 1
             out[k] = rec
         for k, rec in out.items():

@@ -4,7 +4,10 @@ Synthetic clips and real InternVid clips go through the same `Video` reader
 (`read_frames` for whole clips), so the embedded default exercises the
 decoder real data will use. Both backends give the same RGB frames on H.264
 mp4 (tested); decord seeks, PyAV decodes from the start up to the last
-frame asked for.
+frame asked for. Frames come upright, as a player shows them: decord applies
+a file's rotation metadata, and so does the PyAV reader here. (decord 0.6.0
+fails on 90 and 270 degree rotations, a frame-copy size mismatch, so those
+files reach PyAV through the loaders' fallback.)
 """
 
 from __future__ import annotations
@@ -82,6 +85,17 @@ class _DecordVideo:
         self._vr = None
 
 
+def upright(frame) -> np.ndarray:
+    """A PyAV frame as RGB [H, W, 3], turned by its display matrix as a player (and decord) turns it.
+
+    `frame.rotation` is the counter-clockwise angle of the display matrix (90, -90, 180...), which
+    is what np.rot90 turns by per quarter.
+    """
+    rgb = frame.to_ndarray(format="rgb24")
+    quarters = round((frame.rotation or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, quarters)) if quarters else rgb
+
+
 class _PyAVVideo:
     """Decodes from the start up to the last frame asked for (no seeking), one thread."""
 
@@ -120,7 +134,7 @@ class _PyAVVideo:
 
     def _decode_all(self) -> list:
         if self._all is None:
-            self._all = [f.to_ndarray(format="rgb24") for f in self._frames()]
+            self._all = [upright(f) for f in self._frames()]
         return self._all
 
     def get(self, indices: np.ndarray) -> np.ndarray:
@@ -134,7 +148,7 @@ class _PyAVVideo:
         for i, frame in enumerate(self._frames()):
             seen = i + 1
             if i in wanted:
-                got[i] = frame.to_ndarray(format="rgb24")
+                got[i] = upright(frame)
             if i >= last:
                 break
         if len(got) < len(wanted):

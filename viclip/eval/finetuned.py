@@ -49,20 +49,23 @@ def classify_finetuned(
 
 
 def evaluate_finetuned(
-    classifier, model: ViCLIP, tokenizer, bench: Benchmark, settings: dict | None = None
+    classifier, model: ViCLIP, tokenizer, bench: Benchmark, settings: dict | None = None, size: dict | None = None
 ) -> tuple[dict, dict]:
     """Metrics and details (protocol under details["settings"]) of a fine-tuned model on bench's evaluation split.
 
     `classifier` is the fine-tuned head module for classification (ignored for
     retrieval); `settings` is `viclip.eval.protocol.finetuned_settings(...)`,
     None for one view, paragraph queries and the model's own input sizes.
+    `size` ({"frames", "text_length"}) is what the model was fine-tuned at
+    (its recipe); without it, the sizes `settings` name for the dataset.
     """
     s = settings if settings is not None else PLAIN_FINETUNED
     if bench.task == "classification":
         views = Views.of(s["views"].get(bench.name))
         metrics, details, used = classify_finetuned(classifier, bench, views, s["dsl"])
     else:
-        size = finetuned_input(bench.name, s, model.cfg.num_frames, model.cfg.context_length)
+        if size is None:
+            size = finetuned_input(bench.name, s, model.cfg.num_frames, model.cfg.context_length)
         metrics, details, used = retrieve(
             model,
             bench.test,
@@ -72,7 +75,7 @@ def evaluate_finetuned(
             text_length=size["text_length"],
             use_dsl=s["dsl"],
         )
-        used["text_length_requested"] = size["text_length_requested"]
+        used["text_length_requested"] = size.get("text_length_requested", size["text_length"])
         used["input"] = s["input"]
         used["reranking_head"] = "none (dual encoder only; the paper's VTM head is not built)"
     return metrics, {**details, "settings": used}

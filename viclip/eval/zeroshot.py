@@ -47,7 +47,7 @@ def classify(
     split: Split,
     meta: dict,
     *,
-    ensemble: str = "clip",
+    ensemble: str = "viclip",
     templates: str = "auto",
     views: Views | None = None,
     use_dsl: bool = False,

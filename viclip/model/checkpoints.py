@@ -58,12 +58,23 @@ Loading (:func:`load_official`), strict apart from two adaptations
     Anything else (unknown keys, missing keys, other shape mismatches) is
     collected and raised as one ``ValueError`` listing all problems, sorted,
     with shapes.
+
+Released weights (:func:`load_released`, for arms with ``pretrain: false``)
+    The same reading and loading, into a model of the workflow's config, with
+    errors that name the config key, and a refusal for non-finite values. The
+    official training code saves its config object in the same pickle as the
+    weights, so a released ``.pth`` may be refused; the error then gives the
+    one-off command that extracts the tensors into a ``.safetensors`` file
+    (:func:`extraction_command`), unless the pickle calls something that runs
+    code. ``weights_only=False`` appears only in that command, for the user to
+    run by hand on a file they trust; no code path here unpickles objects.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +84,7 @@ import torch
 import torch.nn.functional as F
 
 from viclip.io import atomic_path, atomic_torch
-from viclip.model.viclip import ViCLIP
+from viclip.model.viclip import ViCLIP, ViCLIPConfig
 
 TOP_LEVEL = ("temp", "vision_encoder", "text_encoder")
 TEMPORAL_KEY = "vision_encoder.temporal_positional_embedding"
@@ -103,7 +114,14 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
 
 
 class UnreadableCheckpoint(ValueError):
-    """A file torch cannot read as a checkpoint: damaged, or refused because its pickle needs Python objects."""
+    """A file torch cannot read as a checkpoint: damaged, or refused because its pickle needs Python objects.
+
+    `pickled` names the refused object (``module.name``), or is None for a damaged file.
+    """
+
+    def __init__(self, message: str, pickled: str | None = None):
+        super().__init__(message)
+        self.pickled = pickled
 
 
 def load_torch(path: str | Path, key: str | None = None) -> Any:
@@ -137,7 +155,8 @@ def refused(path: str | Path, key: str | None, exc: BaseException) -> Unreadable
             f"{where}: refused: the file holds a pickled Python object ({name}) that loading would create or "
             f"call, so it could run code; ViCLIP reads only tensors and plain data from checkpoints. Use a file "
             f"that holds only tensors, e.g. torch.save({{'model': model.state_dict()}}, path) or a .safetensors "
-            f"file, from a source you trust"
+            f"file, from a source you trust",
+            pickled=name,
         )
     return UnreadableCheckpoint(
         f"{where}: not a readable PyTorch checkpoint ({_first_line(exc)}): truncated, damaged, "
@@ -240,7 +259,9 @@ def resize_temporal(table: torch.Tensor, frames: int, mode: str = "official") ->
     return x.permute(0, 2, 1).to(table.dtype).contiguous()
 
 
-def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path, *, temporal: str = "official") -> dict:
+def load_official(
+    model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path, *, temporal: str = "official", source: str = ""
+) -> dict:
     """Load an official-layout state dict (or a path to one) into `model`, strictly.
 
     Returns a report: ``{"source", "tensors", "adapted": {key: {"from", "to", "rule"}}}``.
@@ -253,7 +274,7 @@ def load_official(model: ViCLIP, state: Mapping[str, torch.Tensor] | str | Path,
         source = str(state)
         sd = read_state_dict(state)
     else:
-        source = "state dict"
+        source = source or "state dict"
         sd = normalise_keys(_unwrap(state, source), source)
 
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -314,6 +335,109 @@ def with_frames(model: ViCLIP, frames: int, temporal: str = "official") -> tuple
     rebuilt = ViCLIP(replace(model.cfg, num_frames=frames))
     report = load_official(rebuilt, model.state_dict(), temporal=temporal)
     return rebuilt.to(next(model.parameters()).device), report["adapted"][TEMPORAL_KEY]
+
+
+def with_text_length(model: ViCLIP, length: int) -> tuple[ViCLIP, dict | None]:
+    """`model` rebuilt with `length` text positions when it has fewer, new rows zero; else unchanged.
+
+    Fine-tuning at a text length beyond the table (Tab. 10: up to 150 tokens
+    against ViCLIP's 32) needs rows for the extra positions. The rule is the
+    official text loader's for a context longer than the checkpoint's table:
+    ``F.pad(positional_embedding, (0, 0, 0, extra), value=0)``, i.e. the
+    existing rows are kept and the new ones start at zero, to be learned in
+    fine-tuning (OpenGVLab/InternVideo ``Data/InternVid/viclip/viclip_text.py``,
+    ``clip_text_l14``). UMT's fine-tuning needs no rule: its BERT text encoder
+    has 512 positions. A shorter `length` keeps the table (the tokenizer cuts
+    the texts instead). Returns (model, {"from", "to", "rule"}) or (model, None).
+    """
+    have = model.cfg.context_length
+    if length <= have:
+        return model, None
+    rebuilt = ViCLIP(replace(model.cfg, context_length=length))
+    sd = model.state_dict()
+    pos = sd[TEXT_POS_KEY]
+    sd[TEXT_POS_KEY] = F.pad(pos, (0, 0, 0, length - have), value=0.0)
+    rebuilt.load_state_dict(sd, strict=True)
+    adapted = {"from": list(pos.shape), "to": [length, pos.shape[1]], "rule": "zero rows appended (official loader)"}
+    return rebuilt.to(next(model.parameters()).device), adapted
+
+
+# ------------------------------------------------------------------ released weights
+
+# Modules whose objects a pickle calls to run code, never to rebuild data: a
+# file that needs one is not a checkpoint to extract, whatever it claims to be.
+CODE_MODULES = frozenset(
+    {"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "shutil", "importlib", "runpy", "pty"}
+    | {"socket", "ctypes", "pickle", "marshal", "code", "codeop", "webbrowser", "types", "functools", "operator"}
+)
+# The one-off extraction of a released file whose pickle holds a config object
+# (the official training code saves its EasyDict config beside the weights).
+EXTRACT = (
+    "import sys, torch; from safetensors.torch import save_file; "
+    "o = torch.load(sys.argv[1], map_location='cpu', weights_only=False); "
+    "sd = o.get('model', o.get('state_dict', o)); "
+    "save_file({k: v.contiguous() for k, v in sd.items() if isinstance(v, torch.Tensor)}, sys.argv[2])"
+)
+
+
+def extraction_command(path: str | Path) -> str:
+    """The shell command that rewrites released weights `path` as a tensors-only ``.safetensors`` beside it."""
+    path = Path(path)
+    return f"python -c {shlex.quote(EXTRACT)} {shlex.quote(str(path))} {shlex.quote(str(path.with_suffix('.safetensors')))}"
+
+
+def load_released(
+    path: str | Path, model: Mapping | ViCLIPConfig, key: str | None = None, *, temporal: str = "official"
+) -> tuple[ViCLIP, dict]:
+    """Released ViCLIP weights (``.pth``/``.pt`` or ``.safetensors``) in a model of config `model`.
+
+    The file is read tensors-only and loaded strictly (:func:`load_official`:
+    the same two adaptations, nothing else). Every error names the file and
+    `key`, the config key that named it. A ``.pth`` refused because its
+    pickle holds a Python object (the official training code pickles its
+    config object beside the weights) gets the one-off command that extracts
+    the tensors, to run by hand on a file from the official source; nothing
+    here ever unpickles one. Returns (model, load_official's report).
+    """
+    path = Path(path)
+    where = _where(path, key)
+    try:
+        sd = read_state_dict(path, key)
+    except UnreadableCheckpoint as exc:
+        raise UnreadableCheckpoint(_with_extraction(str(exc), exc.pickled, path, key), exc.pickled) from None
+    except ValueError as exc:  # not a dict of tensors, an unreadable safetensors file: the text names the file
+        raise ValueError(f"{key}: {exc}" if key else str(exc)) from None
+    bad = sorted(k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise ValueError(
+            f"{where}: non-finite values (nan or inf) in {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else "")
+        )
+    cfg = model if isinstance(model, ViCLIPConfig) else ViCLIPConfig.from_dict(dict(model))
+    out = ViCLIP(cfg)
+    try:
+        report = load_official(out, sd, temporal=temporal, source=where)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc}\nA released arm is loaded into the config's model (model.*: vision {cfg.vision_width} wide x "
+            f"{cfg.vision_layers} layers, patch {cfg.patch_size}, text {cfg.text_width} x {cfg.text_layers}): "
+            "the checkpoint must be of that architecture"
+        ) from None
+    return out, report
+
+
+def _with_extraction(message: str, pickled: str | None, path: Path, key: str | None) -> str:
+    if pickled is None:  # damaged, not refused: nothing to extract
+        return message
+    module = pickled.split(".", 1)[0]
+    if module in CODE_MODULES:
+        return f"{message}. {pickled} runs code: this is not a checkpoint to extract; get the file from its official source"
+    target = f"set {key} to" if key else "use"
+    return (
+        f"{message}. If it is the released file as its official source ships it, extract its tensors once, by hand "
+        f"(this unpickles the file, so run it only on that file; Python must be able to import {module}):\n"
+        f"  {extraction_command(path)}\n"
+        f"then {target} {path.with_suffix('.safetensors')}"
+    )
 
 
 # ------------------------------------------------------------------ export

@@ -16,13 +16,29 @@ from pathlib import Path
 import torch
 
 _STRIP = re.compile(r"[,.'!?\"()*#:;~]")
+_SPACES = re.compile(r"\s{2,}")
 
 
-def pre_text(text: str) -> str:
-    """ViCLIP's caption cleaning: lower-case, drop punctuation, '-' and '/' become spaces."""
+def pre_text(text: str, max_words: int | None = None) -> str:
+    """The official training pipeline's caption cleaning, step for step.
+
+    Source: `pre_text` in OpenGVLab/unmasked_teacher multi_modality/dataset/utils.py
+    (commit 1cd57ce), which ViCLIP's training code (InternVideo1/Pretrain/ViCLIP,
+    dataset/utils.py) carries over (viclip_spec.md §1.3): lower-case, drop
+    , . ' ! ? " ( ) * # : ; ~, turn '-' and '/' into spaces, `<person>` (the
+    placeholder of captions that anonymise people) into `person`, collapse runs
+    of two or more whitespace characters, strip. A lone tab or newline stays, as
+    there: both tokenizers split on any whitespace, so ids do not depend on it.
+    `max_words` cuts to that many words, as the official `max_l` does.
+    """
     text = _STRIP.sub("", text.lower())
-    text = text.replace("-", " ").replace("/", " ")
-    return re.sub(r"\s+", " ", text).strip()
+    text = text.replace("-", " ").replace("/", " ").replace("<person>", "person")
+    text = _SPACES.sub(" ", text).rstrip("\n").strip(" ")
+    if max_words:
+        words = text.split(" ")
+        if len(words) > max_words:
+            text = " ".join(words[:max_words])
+    return text
 
 
 class WordHashTokenizer:

@@ -3,7 +3,9 @@
 Given explicitly in ``report.ablations``, or derived from how each arm's
 settings differ from the baseline's: masking (mask ratio, with or without its
 own schedule, e.g. a same-compute arm), captions (caption source only), or an
-ablation of its own for an arm that changes something else.
+ablation of its own for an arm that changes something else. Released-weights
+arms (`pretrain: false`) are reference rows: no ablation includes them, and
+the baseline cannot be one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from viclip.train.arms import is_released
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 SCHEDULE = {"epochs", "tune_epochs", "match_compute"}
@@ -35,6 +39,10 @@ def ablations(arms: Mapping[str, dict], baseline: str, explicit: Mapping[str, di
     """
     if baseline not in arms:
         raise ValueError(f"report.baseline: {baseline!r} is not an arm (arms: {', '.join(arms)})")
+    if is_released(arms[baseline]):
+        raise ValueError(
+            f"report.baseline: {baseline!r} is a released-weights arm (pretrain: false); the baseline is a trained arm"
+        )
     if explicit is None:
         return derive(arms, baseline)
     out = []
@@ -50,6 +58,11 @@ def ablations(arms: Mapping[str, dict], baseline: str, explicit: Mapping[str, di
                 raise ValueError(f"{where}.arms: {arm!r} is not an arm (arms: {', '.join(arms)})")
             if arm == baseline:
                 raise ValueError(f"{where}.arms: {arm!r} is the baseline; list the arms compared with it")
+            if is_released(arms[arm]):
+                raise ValueError(
+                    f"{where}.arms: {arm!r} is a released-weights arm (pretrain: false): a reference row, "
+                    "not part of an ablation"
+                )
         order = [a for a in arms if a in listed]  # config order, as in the table
         out.append(Ablation(name, str(spec.get("title", name)), tuple(order)))
     return out
@@ -60,7 +73,7 @@ def derive(arms: Mapping[str, dict], baseline: str) -> list[Ablation]:
     base = arms[baseline]
     groups: dict[str, list[str]] = {}
     for arm, settings in arms.items():
-        if arm == baseline:
+        if arm == baseline or is_released(settings):
             continue
         changed = {k for k in set(base) | set(settings) if k != "label" and base.get(k) != settings.get(k)}
         if "mask_ratio" in changed and changed <= {"mask_ratio"} | SCHEDULE:

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from viclip.io import atomic_path
+from viclip.report.figure import arm_colours
 
 LOG_FIELDS = ("stage", "epoch", "loss", "lr")
 
@@ -87,10 +88,11 @@ def curves_figure(
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     ax_loss, ax_lr = fig.subplots(1, 2)
-    for k, (arm, paths) in enumerate(logs.items()):
+    colours = arm_colours(logs)  # the delta figures' colours: an arm looks the same in every figure
+    for arm, paths in logs.items():
         if not paths:
             raise ValueError(f"no training logs for arm '{arm}'")
-        colour = f"C{k % 10}"
+        colour = colours[arm]
         runs = [read_log(p) for p in paths]
         several = len(runs) > 1
         for ax, field in ((ax_loss, "loss"), (ax_lr, "lr")):

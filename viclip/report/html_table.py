@@ -23,7 +23,9 @@ from viclip.report.table import (
     _fmt,
     _isnan,
     describe_seeds,
+    published_delta,
     reference_cell,
+    released_note,
 )
 
 STYLE = """
@@ -39,6 +41,7 @@ tr.delta th { padding-left: 1.6em; color: #555; }
 tr.delta td { color: #333; }
 span.ci { color: #666; font-size: 0.85em; }
 tr.reference > * { font-style: italic; border-top: 1px solid #999; }
+tr.released > * { border-top: 1px solid #999; }
 p.note { max-width: 70em; }
 """
 DAGGER = "\u2020"
@@ -52,9 +55,14 @@ def render_html(
     synthetic: bool,
     reference: Published | None = None,
     compute: pd.DataFrame | None = None,
+    released: list[str] | tuple[str, ...] = (),
 ) -> str:
-    """A complete HTML document; ``compute`` is the frame from viclip.report.compute.compute_table."""
+    """A complete HTML document; ``compute`` is the frame from viclip.report.compute.compute_table.
+
+    `released` arms (measured released weights) come last, beside the published row, as in the LaTeX table.
+    """
     cells = _cell_lookup(summary)
+    arms = [a for a in arms if a not in released] + [a for a in arms if a in released]
     label = {arm: arm_labels.get(arm, arm) for arm in arms}
     parts = [
         "<!DOCTYPE html>",
@@ -62,11 +70,11 @@ def render_html(
         "<title>ViCLIP ablation table</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>ViCLIP ablations</h1>",
-        f'<p class="note">{html.escape(_caption(summary, arms, baseline, label, synthetic, reference))}</p>',
+        f'<p class="note">{html.escape(_caption(summary, arms, baseline, label, synthetic, reference, released))}</p>',
     ]
     for group in dict.fromkeys(c.group for c in columns()):
         cols = [c for c in columns() if c.group == group]
-        parts.append(_group_table(group, cols, cells, arms, baseline, label, synthetic, reference))
+        parts.append(_group_table(group, cols, cells, arms, baseline, label, synthetic, reference, released))
     if compute is not None:
         parts.append(_compute_table(compute, label))
     parts.append("</body></html>")
@@ -80,7 +88,10 @@ def _caption(
     label: dict[str, str],
     synthetic: bool,
     reference: Published | None,
+    released: list[str] | tuple[str, ...] = (),
 ) -> str:
+    measured = [a for a in arms if a in released]
+    arms = [a for a in arms if a not in released]
     seeds, how, single = describe_seeds(summary, arms)
     text = f"Numbers are percentages, mean ± std over {seeds}. Δ is the difference to the baseline ({label[baseline]})"
     if how:
@@ -93,6 +104,8 @@ def _caption(
             f" Italic reference rows: {citation(reference)}; blank where the sources report none. "
             "They are not runs of this workflow" + "".join(f"; {n}" for n in reference.notes) + "."
         )
+    if measured:
+        text += " " + released_note([label[a] for a in measured], reference)
     if synthetic:
         text += (
             f" {DAGGER}Synthetic stand-ins: every benchmark slot is rendered by the embedded synthetic "
@@ -111,6 +124,7 @@ def _group_table(
     label: dict[str, str],
     synthetic: bool,
     reference: Published | None,
+    released: list[str] | tuple[str, ...] = (),
 ) -> str:
     esc = html.escape
     mark = DAGGER if synthetic else ""
@@ -128,8 +142,9 @@ def _group_table(
         f'<thead><tr><th rowspan="2"></th>{head1}</tr><tr>{head2}</tr></thead>',
         "<tbody>",
     ]
-    best = _best_means(cells, cols, arms)
-    for arm in arms:
+    trained = [a for a in arms if a not in released]
+    best = _best_means(cells, cols, trained)  # reference rows (released, published) are not in the running
+    for arm in trained:
         tds = []
         for col in cols:
             row = _cell(cells, arm, col)
@@ -145,6 +160,18 @@ def _group_table(
     if reference is not None and group in reference.groups():
         shown = "".join(f"<td>{reference_cell(reference, col)}</td>" for col in cols)
         rows.append(f'<tr class="reference"><th>{esc(reference.label(group))}</th>{shown}</tr>')
+    for arm in (a for a in arms if a in released):  # measured released weights, beside the published row
+        tds = []
+        for col in cols:
+            row = _cell(cells, arm, col)
+            text = _fmt(row["mean"]) + ("" if _isnan(row["std"]) else f" ± {_fmt(row['std'])}")
+            tds.append(f'<td data-key="{esc(col.key)}">{text}</td>')
+        rows.append(f'<tr class="released" data-arm="{esc(arm)}"><th>{esc(label[arm])}</th>{"".join(tds)}</tr>')
+        if reference is not None and group in reference.groups():
+            diffs = "".join(
+                f"<td>{published_delta(reference, col, _cell(cells, arm, col)['mean']) or '–'}</td>" for col in cols
+            )
+            rows.append(f'<tr class="delta" data-arm="{esc(arm)}"><th>Δ vs. published</th>{diffs}</tr>')
     rows += ["</tbody>", "</table>"]
     return "\n".join(rows)
 

@@ -2,12 +2,20 @@
 
 Pure functions on plain numbers: the table and figure code decide units.
 Seeds are the unit of replication, so spreads are sample standard deviations
-(ddof=1) and intervals are Student-t intervals over seeds.
+(ddof=1) and intervals are Student-t intervals over seeds, from scipy.stats
+(`ttest_rel` when the arms share seeds, Welch's `ttest_ind` otherwise).
+
+An ablation compares each of its arms with the baseline on every metric
+column, so it makes many tests at once: `holm` adjusts their p-values
+(Holm-Bonferroni, family-wise error rate) within one ablation. The intervals
+stay per-comparison 95% intervals; the adjusted p-value says which of them
+still count once the number of comparisons is accounted for.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,12 +29,13 @@ NO_CI = "none"  # fewer than two seeds somewhere: no interval can be formed
 
 @dataclass(frozen=True)
 class Difference:
-    """Mean difference arm - baseline with a two-sided confidence interval."""
+    """Mean difference arm - baseline with a two-sided confidence interval and its test's p-value."""
 
     delta: float
     ci_low: float
     ci_high: float
     method: str  # PAIRED, WELCH or NO_CI
+    p_value: float = math.nan  # two-sided, of "no difference"; nan without an interval
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -40,29 +49,25 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def paired_difference(arm: Sequence[float], base: Sequence[float], level: float = 0.95) -> Difference:
     """Mean of per-seed differences arm[i] - base[i] with a Student-t interval."""
-    d = np.asarray(arm, dtype=float) - np.asarray(base, dtype=float)
-    delta = float(np.mean(d))
-    if d.size < 2:
+    _check_level(level)
+    a, b = np.asarray(arm, dtype=float), np.asarray(base, dtype=float)
+    delta = float(np.mean(a - b))
+    if a.size < 2:
         return Difference(delta, math.nan, math.nan, NO_CI)
-    half = _t_quantile(level, d.size - 1) * float(np.std(d, ddof=1)) / math.sqrt(d.size)
-    return Difference(delta, delta - half, delta + half, PAIRED)
+    return _from_test(delta, _quiet(stats.ttest_rel, a, b), level, PAIRED)
 
 
 def welch_difference(arm: Sequence[float], base: Sequence[float], level: float = 0.95) -> Difference:
     """Difference of means with a Welch (unequal-variance) t-interval."""
-    a = np.asarray(arm, dtype=float)
-    b = np.asarray(base, dtype=float)
+    _check_level(level)
+    a, b = np.asarray(arm, dtype=float), np.asarray(base, dtype=float)
     delta = float(np.mean(a) - np.mean(b))
     if a.size < 2 or b.size < 2:
         return Difference(delta, math.nan, math.nan, NO_CI)
-    va, vb = np.var(a, ddof=1) / a.size, np.var(b, ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0.0:
+    if np.var(a) == 0.0 and np.var(b) == 0.0:
         # Both arms constant: Welch's df is 0/0, but the interval is a point.
-        return Difference(delta, delta, delta, WELCH)
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    half = _t_quantile(level, df) * se
-    return Difference(delta, delta - half, delta + half, WELCH)
+        return Difference(delta, delta, delta, WELCH, 1.0 if delta == 0.0 else 0.0)
+    return _from_test(delta, _quiet(stats.ttest_ind, a, b, equal_var=False), level, WELCH)
 
 
 def difference(arm: Mapping[int, float], base: Mapping[int, float], level: float = 0.95) -> Difference:
@@ -79,7 +84,32 @@ def difference(arm: Mapping[int, float], base: Mapping[int, float], level: float
     return welch_difference(list(arm.values()), list(base.values()), level)
 
 
-def _t_quantile(level: float, df: float) -> float:
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in input order; nan entries stay nan and are not counted."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))  # step-down: adjusted p never decreases
+        out[i] = running
+    return out.tolist()
+
+
+def _from_test(delta: float, result, level: float, method: str) -> Difference:
+    ci = result.confidence_interval(confidence_level=level)
+    p = float(result.pvalue)
+    # identical per-seed values: scipy's t is 0/0 (nan); the interval is the point and nothing differs
+    return Difference(delta, float(ci.low), float(ci.high), method, 1.0 if math.isnan(p) else p)
+
+
+def _quiet(test, *args, **kwargs):
+    with warnings.catch_warnings():  # zero variance: scipy warns, then returns the limits we want
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return test(*args, **kwargs)
+
+
+def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"confidence level must be in (0, 1), got {level}")
-    return float(stats.t.ppf(0.5 + level / 2.0, df))

@@ -11,6 +11,12 @@ random part of the data, as the tuning stage's 0.5), and the warmup is scaled
 by the same factor, so that it is the same share of the shorter schedule
 (the paper's 0.5 warmup epochs would otherwise be most of a 0.83-epoch run).
 The cost block of the table reports the FLOPs the runs actually spent.
+
+An arm with `pretrain: false` is not trained here: it names released weights
+(`checkpoint:`, an official ViCLIP file) that are imported and then
+evaluated like a trained arm's checkpoint. It has no schedule, no seeds of its
+own (one run, under the config's first seed: see `released_seed`) and is a
+reference row of the table, never part of an ablation.
 """
 
 from __future__ import annotations
@@ -21,6 +27,31 @@ from viclip.model.config import ViCLIPConfig
 from viclip.model.flops import count
 
 OWN_SCHEDULE = ("epochs", "tune_epochs")
+
+
+def is_released(settings: Mapping) -> bool:
+    """True for an arm of released weights (`pretrain: false`), which no job of this workflow trains."""
+    return settings.get("pretrain", True) is False
+
+
+def trained_arms(arms: Mapping[str, Mapping]) -> list[str]:
+    return [a for a, s in arms.items() if not is_released(s)]
+
+
+def released_arms(arms: Mapping[str, Mapping]) -> list[str]:
+    return [a for a, s in arms.items() if is_released(s)]
+
+
+def released_seed(seeds: list[int]) -> int:
+    """The one seed a released arm runs under: the config's first.
+
+    A released checkpoint is one model, as the paper's reference numbers are
+    one model's: evaluating it once per seed would repeat its zero-shot
+    scores and give its rows a spread that is fine-tuning noise alone, not
+    comparable to the trained arms' (pretraining and fine-tuning). The seed
+    still seeds its fine-tuning (heads, data order), as it does a trained run's.
+    """
+    return int(seeds[0])
 
 
 def _per_pair(model: Mapping, mask_ratio: float) -> float:
@@ -44,6 +75,8 @@ def arm_schedule(name: str, arms: Mapping[str, Mapping], pretrain: Mapping, mode
     matched arm, or comes with `epochs`, or that leaves no FLOPs for the first stage.
     """
     arm = arms[name]
+    if is_released(arm):
+        raise ValueError(f"arms.{name}: a released-weights arm (pretrain: false) has no pretraining schedule")
     shared = {k: v for k, v in pretrain.items() if k != "execution"}
     out = {**shared, **{k: arm[k] for k in OWN_SCHEDULE if k in arm}}
     ref_name = arm.get("match_compute")
@@ -52,6 +85,8 @@ def arm_schedule(name: str, arms: Mapping[str, Mapping], pretrain: Mapping, mode
     where = f"arms.{name}.match_compute"
     if ref_name not in arms or ref_name == name:
         raise ValueError(f"{where}: {ref_name!r} is not another arm (arms: {', '.join(arms)})")
+    if is_released(arms[ref_name]):
+        raise ValueError(f"{where}: {ref_name!r} is a released-weights arm (pretrain: false): it has no schedule")
     if "match_compute" in arms[ref_name]:
         raise ValueError(f"{where}: {ref_name!r} matches another arm's compute itself; name an arm with a schedule")
     if "epochs" in arm:

@@ -9,14 +9,16 @@ a byte-identical checkpoint, and records that carry its sha256 agree.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from viclip.io import atomic_path
-from viclip.model.checkpoints import load_torch
+from viclip.model.checkpoints import load_released, load_torch
 from viclip.model.viclip import ViCLIP, ViCLIPConfig
 
 
@@ -46,6 +48,25 @@ def write_torch(obj: Any, path: str | Path) -> None:
 
 def save(path: str | Path, model: ViCLIP, **extra) -> None:
     write_torch({"model": model.state_dict(), "config": model.cfg.to_dict(), **extra}, path)
+
+
+def import_released(source: str | Path, model: Mapping, out: str | Path, *, seed: int, key: str | None = None) -> dict:
+    """Write released ViCLIP weights `source` as one of our checkpoints at `out`, for a model of config `model`.
+
+    The result is what a pretraining run of that config writes (model, config,
+    seed), so evaluation and fine-tuning read it unchanged; `released` says
+    where the weights came from. Errors name `source` and `key` (viclip.model.checkpoints.load_released);
+    nothing is written unless the whole file loads. Returns the `released` entry.
+    """
+    loaded, report = load_released(source, model, key)
+    digest = hashlib.sha256()
+    with open(source, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    released = {"path": str(source), "sha256": digest.hexdigest(), "tensors": report["tensors"]}
+    released["adapted"] = report["adapted"]
+    save(out, loaded, seed=seed, released=released)
+    return released
 
 
 def load_model(path: str | Path, key: str | None = None) -> tuple[ViCLIP, dict]:

@@ -8,11 +8,16 @@ processes, resume points in `{task}/resume/` (every `checkpoint_every` steps,
 at epoch ends and on SIGTERM/SIGUSR1), the jsonl log. Nothing is selected on
 the test split: the last epoch's weights are evaluated.
 
-Each task trains at the frame count and text length its evaluation uses
-(`viclip.eval.protocol.finetuned_input`: 12 frames for retrieval under the
-paper's protocol). A pretrained model with another frame count gets its
-temporal table resized first, by the rule the official loader applies to
-checkpoints, and is saved with the new count in its config.
+Each task has its own recipe (`viclip.train.recipe.task_recipe`: the shared
+`finetune` keys with `finetune.tasks.<task>` over them): lr, epochs, warmup,
+batch, drop path, AdamW betas, flip and crop scale, and the frame count and
+text length it trains and is evaluated at (12 frames and up to 150 tokens for
+retrieval under the paper's protocol). The pretrained model is rebuilt to fit
+first: its temporal table resized by the rule the official loader applies to
+checkpoints, its text position table extended by zero rows as the official
+text loader does (`with_text_length`), its drop path set; it is saved with
+those in its config. The resolved recipe is recorded under
+settings["training"].
 
 `python -m viclip.train.finetune JOB.json` is one fine-tuning process (torchrun
 starts one per rank); `run_job` fine-tunes, evaluates and writes every task of
@@ -37,11 +42,11 @@ from viclip.data.benchmarks.load import Benchmark, load_benchmark
 from viclip.eval.classification import prompts
 from viclip.eval.embed import embed_texts, tokenizer_with_length
 from viclip.eval.finetuned import evaluate_finetuned
-from viclip.eval.protocol import PLAIN_FINETUNED, finetuned_input
+from viclip.eval.protocol import PLAIN_FINETUNED
 from viclip.eval.records import make_record
 from viclip.eval.templates import resolve_templates
 from viclip.io import atomic_json, atomic_torch
-from viclip.model.checkpoints import with_frames
+from viclip.model.checkpoints import with_frames, with_text_length
 from viclip.model.flops import count, vision_tokens
 from viclip.model.viclip import ViCLIP, ViCLIPConfig
 from viclip.runtime import as_json, device
@@ -51,6 +56,7 @@ from viclip.train.distributed import Dist
 from viclip.train.execution import Execution
 from viclip.train.finetune_tasks import ClassificationTask, Classifier, RetrievalTask
 from viclip.train.loop import Options, Phase, fit
+from viclip.train.recipe import task_recipe, warmup_steps
 from viclip.train.state import ResumeStore
 
 __all__ = ["Classifier", "FinetuneJob", "finetune", "run", "run_job"]
@@ -58,8 +64,6 @@ __all__ = ["Classifier", "FinetuneJob", "finetune", "run", "run_job"]
 log = logging.getLogger("viclip")
 
 MIN_LR_RATIO = 0.01
-# `finetune` keys that say how jobs are split and run, never what they compute
-NOT_TRAINING = {"jobs", "execution", "evaluate"}
 
 
 def execution_settings(execution: Execution | dict | None) -> dict:
@@ -76,12 +80,11 @@ def weights_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def training_input(task: str, cfg: dict, model_cfg: ViCLIPConfig) -> dict:
-    """Frames and text length to fine-tune `task` at: those its evaluation will use (cfg["evaluate"])."""
-    settings = cfg.get("evaluate")
-    return finetuned_input(
-        task, PLAIN_FINETUNED if settings is None else settings, model_cfg.num_frames, model_cfg.context_length
-    )
+def job_recipe(task: str, block: dict, model_cfg: ViCLIPConfig, train: dict) -> dict:
+    """`task`'s resolved recipe: as the workflow planned it (block["recipes"]), or resolved here from a raw block."""
+    if "recipes" in block:
+        return block["recipes"][task]
+    return task_recipe(task, block, model_cfg.num_frames, model_cfg.context_length, model_cfg.drop_path, train)
 
 
 def at_frames(task: str, model: ViCLIP, frames: int) -> ViCLIP:
@@ -98,11 +101,31 @@ def at_frames(task: str, model: ViCLIP, frames: int) -> ViCLIP:
     return model
 
 
+def fitted(task: str, model: ViCLIP, recipe: dict) -> ViCLIP:
+    """`model` rebuilt for the recipe: its frames, text positions (extended, never cut) and drop path."""
+    model = at_frames(task, model, recipe["frames"])
+    model, adapted = with_text_length(model, recipe["text_length"])
+    if adapted:
+        log.info(
+            "%s: text positions extended from %d to %d (%s)",
+            task,
+            adapted["from"][0],
+            adapted["to"][0],
+            adapted["rule"],
+        )
+    if model.cfg.drop_path != recipe["drop_path"]:  # drop path has no weights: same state, other rates
+        rebuilt = ViCLIP(dataclasses.replace(model.cfg, drop_path=recipe["drop_path"]))
+        rebuilt.load_state_dict(model.state_dict(), strict=True)
+        model = rebuilt
+    return model
+
+
 def finetune(
     model: ViCLIP,
     tokenizer,
     bench: Benchmark,
-    cfg: dict,
+    recipe: dict,
+    evaluate: dict | None,
     seed: int,
     out_dir: str | Path,
     log_path: str | Path,
@@ -110,26 +133,33 @@ def finetune(
     dist: Dist | None = None,
     keep_resume: bool = False,
 ) -> tuple[nn.Module, dict, dict]:
-    """Train on bench.splits["train"]; return (trained module, test metrics, details).
+    """Train on bench.splits["train"] by `recipe` (`task_recipe`); return (trained module, test metrics, details).
 
-    The module is the classifier for classification, the model for retrieval;
-    metrics and details are empty on ranks other than the main one. Raises
-    `state.Preempted` after saving a resume point when signalled.
+    `evaluate` is `viclip.eval.protocol.finetuned_settings(...)` (None: one
+    view, paragraph queries). The module is the classifier for
+    classification, the model for retrieval; metrics and details are empty
+    on ranks other than the main one. Raises `state.Preempted` after saving a
+    resume point when signalled.
     """
     run = execution_settings(execution)
     dist = dist or Dist(device=device())
-    train = {k: v for k, v in cfg.items() if k not in NOT_TRAINING}
+    train = recipe
     split = bench.splits.get("train")
     if split is None:
         raise ValueError(
             f"benchmark {bench.name}: no decoded train split to fine-tune on (splits: {sorted(bench.splits)})"
         )
-    frames = training_input(bench.name, cfg, model.cfg)["frames"]
+    frames = recipe["frames"]
     if not model.cfg.num_frames == split.sampler.num_frames == frames:
         # caught here, not after training: evaluation refuses more frames than the temporal table has
         raise ValueError(
             f"{bench.name}: evaluated at {frames} frames, but the model has {model.cfg.num_frames} and the train "
-            f"split gives {split.sampler.num_frames}; resize the model first (run_job, at_frames)"
+            f"split gives {split.sampler.num_frames}; resize the model first (run_job, fitted)"
+        )
+    if tokenizer.context_length != recipe["text_length"]:
+        raise ValueError(
+            f"{bench.name}: the recipe's text length is {recipe['text_length']}, the tokenizer cuts at "
+            f"{tokenizer.context_length}; extend the model first (run_job, fitted)"
         )
     n = len(split.sampler)
     bs = min(train["batch_size"], n)
@@ -140,9 +170,12 @@ def finetune(
     mc = model.cfg
     if classification:
         # the head starts from the class prompts zero-shot scoring uses: real benchmarks have no templates of their own
-        _, templates = resolve_templates(cfg.get("evaluate", PLAIN_FINETUNED).get("templates", "auto"), bench.meta)
+        settings = evaluate or PLAIN_FINETUNED
+        _, templates = resolve_templates(settings.get("templates", "auto"), bench.meta)
         prompt_emb = embed_texts(model, tokenizer, prompts(bench.meta["classes"], templates))
-        class_emb = F.normalize(prompt_emb.view(len(bench.meta["classes"]), len(templates), -1).mean(1), dim=-1)
+        class_emb = prompt_emb.view(len(bench.meta["classes"]), len(templates), -1).mean(1)
+        if settings.get("ensemble", "clip") == "clip":  # viclip: the mean of cosines is a head of mean embeddings
+            class_emb = F.normalize(class_emb, dim=-1)
         task = ClassificationTask(Classifier(model, class_emb), split, bs, seed, steps)
         flops = count(mc, 0.0)
         tokens, per_clip = (
@@ -157,7 +190,7 @@ def finetune(
         "finetune",
         steps,
         train["lr"],
-        train["warmup_steps"],
+        warmup_steps(train, steps[0]),
         MIN_LR_RATIO,
         bs,
         tokens_per_clip=tokens,
@@ -181,6 +214,7 @@ def finetune(
     store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
     opts = Options(
         weight_decay=train["weight_decay"],
+        betas=tuple(train["betas"]),
         precision=train.get("precision", "fp32"),
         micro_batch=train.get("micro_batch", 0),
         grad_clip=train.get("grad_clip", 0.0),
@@ -208,15 +242,13 @@ def finetune(
     module = task.model
     if not dist.main:
         return module, {}, {}
-    # cfg["evaluate"]: viclip.eval.protocol.finetuned_settings (views, query mode, input sizes); absent, one
-    # view, paragraph queries and the model's own input sizes.
-    metrics, details = evaluate_finetuned(
-        module if classification else None, model, tokenizer, bench, cfg.get("evaluate")
-    )
+    # evaluated at the sizes it trained at: the recipe's frames and text length
+    size = {"frames": frames, "text_length": recipe["text_length"]}
+    metrics, details = evaluate_finetuned(module if classification else None, model, tokenizer, bench, evaluate, size)
     details["settings"]["training"] = {
-        "frames": split.sampler.num_frames,
-        "text_length": tokenizer.context_length,
-        "precision": train.get("precision", "fp32"),
+        **recipe,
+        "warmup_steps_used": phase.warmup,
+        "fed": dict(task.fed),  # what the last batch really was, for the protocol check
     }
     if classification:
         details["head"] = "linear"
@@ -226,16 +258,21 @@ def finetune(
 
 def run_job(spec: dict, dist: Dist) -> list[dict]:
     """Fine-tune, evaluate and write every task of a job spec (what scripts/finetune.py puts in it)."""
-    cfg, execution, summaries = spec["finetune"], spec.get("execution"), []
+    block, execution, summaries = spec["finetune"], spec.get("execution"), []
     for task, bench_dir, ckpt_path, log_path, record_path in zip(
         spec["tasks"], spec["bench_dirs"], spec["checkpoints"], spec["train_logs"], spec["records"]
     ):
         model, _ = load_model(spec["pretrained"])  # every task starts from the pretrained weights
-        size = training_input(task, cfg, model.cfg)
-        model = at_frames(task, model, size["frames"])
-        tokenizer = tokenizer_with_length(model.cfg, size["text_length"])
+        recipe = job_recipe(task, block, model.cfg, spec["train"])
+        model = fitted(task, model, recipe)
+        tokenizer = tokenizer_with_length(model.cfg, recipe["text_length"])
         bench = load_benchmark(
-            bench_dir, size["frames"], model.cfg.image_size, spec["train"]["augment"], spec["train"]["flip"]
+            bench_dir,
+            recipe["frames"],
+            model.cfg.image_size,
+            recipe["augment"],
+            recipe["flip"],
+            crop_scale=tuple(recipe["crop_scale"]),
         )
         log.info(
             "fine-tuning %s on %d clips (rank %d/%d, %s)",
@@ -249,7 +286,8 @@ def run_job(spec: dict, dist: Dist) -> list[dict]:
             model,
             tokenizer,
             bench,
-            cfg,
+            recipe,
+            block.get("evaluate"),
             spec["seed"],
             Path(ckpt_path).parent,
             log_path,
@@ -288,7 +326,7 @@ class FinetuneJob:
     tasks: list[str]
     bench_dirs: list[str]
     pretrained: str  # the pretrained run's checkpoint.pt
-    finetune: dict  # the recipe, with "evaluate": viclip.eval.protocol.finetuned_settings
+    finetune: dict  # {"recipes": {task: task_recipe}, "evaluate": finetuned_settings}, or a raw `finetune` block
     train: dict  # augment and flip, shared with pretraining
     checkpoints: list[str]  # per task, like the three lists below
     train_logs: list[str]

@@ -100,6 +100,7 @@ def load_benchmark(
     augment: bool = False,
     flip: bool = False,
     queries: str = "paragraph",
+    crop_scale: tuple[float, float] | None = None,
 ) -> Benchmark:
     root = Path(root)
     meta = _read_meta(root)
@@ -117,6 +118,8 @@ def load_benchmark(
         sampler = ClipSampler(
             np.asarray(frames[sel]), part["n_frames"].to_numpy(), num_frames, image_size, augment, flip
         )
+        if crop_scale is not None:  # a fine-tuning recipe's RandomResizedCrop area range
+            sampler.crop_scale = tuple(crop_scale)
         if not meta.get("synthetic", False):
             sampler.files = FileViews(root, part, image_size)  # views the segment-middle cache cannot give
         missing = {
