@@ -40,16 +40,19 @@ def test_every_rule_ran_as_slurm_jobs(slurm_run):
     assert {
         "internvid_metadata",
         "download_clips",
+        "gather_downloads",
         "caption_coarse",
         "fuse",
         "prepare_benchmark",
         "pretrain",
+        "import_released",
         "evaluate_zeroshot",
         "finetune",
         "report",
     } <= rules
     per_task = [p for p in (slurm_run.work / ".snakemake/slurm_logs/rule_finetune").iterdir()]
-    assert len(per_task) == 5 * 7, per_task  # every arm's seed 0, one job per task
+    # seed 0 of the five trained arms and the released arm's one run, one job per task
+    assert len(per_task) == (5 + 1) * 7, per_task
     assert all(re.search(r"\bRequeue=1\b", info) for info in slurm_run.jobs.values())  # slurm-requeue
 
 
