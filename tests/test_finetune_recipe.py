@@ -19,6 +19,7 @@ import yaml
 from test_finetune import COLOURS, TINY, inputs, job, lines, write_bench  # noqa: F401  (inputs: a fixture)
 from workflow_run import planned_jobs, reduced_config, smk
 
+from viclip.eval.catalog import RETRIEVAL
 from viclip.eval.protocol import finetuned_settings
 from viclip.model.checkpoints import TEXT_POS_KEY, with_text_length
 from viclip.model.factory import initial_model
@@ -179,7 +180,7 @@ def test_changing_one_tasks_recipe_reruns_only_its_jobs(tmp_path, repo, snakemak
     targets = [f"results/eval/baseline/seed0/{t}-finetuned.json" for t in ("msrvtt", "lsmdc")]
     smk(snakemake_bin, repo, tmp_path, "--cores", "2", *targets)
     assert "Nothing to be done" in smk(snakemake_bin, repo, tmp_path, "-n", *targets).stdout
-    cfg["finetune"]["tasks"] = {"lsmdc": {"lr": 2e-3, "text_length": 40}}
+    cfg["finetune"]["tasks"] = {**(cfg["finetune"].get("tasks") or {}), "lsmdc": {"lr": 2e-3, "text_length": 40}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smk(snakemake_bin, repo, tmp_path, "-n", *targets).stdout)
     assert [(r, wc) for r, wc in jobs if r != "all"] == [("finetune", "arm=baseline, seed=0, task=lsmdc")], jobs
@@ -210,6 +211,7 @@ def test_the_embedded_defaults_recipes_are_the_ones_it_always_had(repo):
 
     Before, every task took the shared keys, AdamW betas (0.9, 0.98), the model's drop path and input sizes,
     pretraining's augment and flip, RandomResizedCrop area 0.5-1 and a head of mean normalised prompts.
+    Since issue 17 the retrieval tasks set their own lr, and nothing else.
     """
     from viclip.eval.protocol import finetuned_settings
     from viclip.model.config import ViCLIPConfig
@@ -217,13 +219,15 @@ def test_the_embedded_defaults_recipes_are_the_ones_it_always_had(repo):
     config = yaml.safe_load((repo / "config.yaml").read_text())
     model = ViCLIPConfig.from_dict(config["model"])
     evaluate = finetuned_settings(config["evaluate"])
-    assert evaluate["ensemble"] == "clip" and evaluate["input"] == "model" and "tasks" not in config["finetune"]
+    own = config["finetune"].get("tasks") or {}
+    assert evaluate["ensemble"] == "clip" and evaluate["input"] == "model" and set(own) <= set(RETRIEVAL)
+    assert all(set(o) == {"lr"} for o in own.values())
     train = {k: config["pretrain"][k] for k in ("augment", "flip")}
     block = {**config["finetune"], "evaluate": evaluate}
-    shared = {k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")}
+    shared = {k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution", "tasks")}
     for task in ("k400", "ssv2", "msrvtt", "lsmdc", "didemo", "msvd", "anet"):
         r = task_recipe(task, block, model.num_frames, model.context_length, model.drop_path, train)
-        assert {k: r[k] for k in shared} == shared
+        assert {k: r[k] for k in shared} == {**shared, **own.get(task, {})}
         assert r["betas"] == [0.9, 0.98] and r["crop_scale"] == [0.5, 1.0] and r["drop_path"] == model.drop_path
         assert (r["frames"], r["text_length"]) == (model.num_frames, model.context_length)
         assert (r["augment"], r["flip"]) == (train["augment"], train["flip"])
