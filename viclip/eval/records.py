@@ -10,22 +10,14 @@ the headline in `metrics_uninterpolated`, which the report does not read.
 from __future__ import annotations
 
 import functools
-import hashlib
 import subprocess
 from pathlib import Path
 
 import viclip
 from viclip.data.benchmarks.load import Benchmark
+from viclip.io import file_sha256
 
 UNITS = "fractions in [0, 1]; medr/meanr are 1-based ranks"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)

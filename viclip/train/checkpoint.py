@@ -9,7 +9,6 @@ a byte-identical checkpoint, and records that carry its sha256 agree.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import torch
 
-from viclip.io import atomic_path
+from viclip.io import atomic_path, file_sha256
 from viclip.model.checkpoints import load_released, load_torch
 from viclip.model.viclip import ViCLIP, ViCLIPConfig
 
@@ -59,11 +58,7 @@ def import_released(source: str | Path, model: Mapping, out: str | Path, *, seed
     nothing is written unless the whole file loads. Returns the `released` entry.
     """
     loaded, report = load_released(source, model, key)
-    digest = hashlib.sha256()
-    with open(source, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    released = {"path": str(source), "sha256": digest.hexdigest(), "tensors": report["tensors"]}
+    released = {"path": str(source), "sha256": file_sha256(source), "tensors": report["tensors"]}
     released["adapted"] = report["adapted"]
     save(out, loaded, seed=seed, released=released)
     return released

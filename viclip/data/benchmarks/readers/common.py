@@ -9,7 +9,6 @@ returns the standard manifest and meta (see `viclip.data.benchmarks`).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from viclip.io import atomic_json, atomic_parquet, atomic_path
+from viclip.io import atomic_json, atomic_parquet, atomic_path, file_sha256
 from viclip.progress import progress
 
 log = logging.getLogger("viclip")
@@ -246,14 +245,6 @@ class VideoIndex:
 # --- manifest --------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def build(name: str, reader: str, listing: Listing, index: VideoIndex) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Manifest (found videos only), meta and the missing-video ledger of one benchmark."""
     rows, missing = [], []
@@ -308,9 +299,7 @@ def build(name: str, reader: str, listing: Listing, index: VideoIndex) -> tuple[
         "eval_split": listing.eval_split,
         "video_root": str(index.root),
         "extensions": list(index.extensions),
-        "source": {
-            k: {"path": str(Path(p).absolute()), "sha256": _sha256(Path(p))} for k, p in listing.sources.items()
-        },
+        "source": {k: {"path": str(Path(p).absolute()), "sha256": file_sha256(p)} for k, p in listing.sources.items()},
         "counts": counts,
         **listing.notes,
     }
