@@ -7,31 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+from tiny_model import tiny
 
 pytest.importorskip("triton")
 if os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("needs the Triton interpreter (CPU tensors)", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(
-    name="tiny",
-    image_size=16,
-    patch_size=8,
-    num_frames=2,
-    vision_width=32,
-    vision_layers=1,
-    vision_heads=2,
-    embed_dim=16,
-    drop_path=0.0,
-    tokenizer="word_hash",
-    vocab_size=64,
-    context_length=8,
-    text_width=32,
-    text_layers=1,
-    text_heads=2,
-    temp_init=0.07,
-    freeze_text=True,
-)
+TINY = tiny(num_frames=2, freeze_text=True)
 TRAIN = {"lr": 1e-3, "weight_decay": 0.2, "betas": [0.9, 0.98]}
 
 

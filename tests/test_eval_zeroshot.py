@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_model import tiny
 
 from viclip.data.benchmarks.load import load_benchmark
 from viclip.data.video import write_mp4
@@ -35,27 +36,7 @@ from viclip.model.factory import initial_model
 from viclip.model.tokenizer import tokenizer_for
 from viclip.model.viclip import ViCLIPConfig
 
-TINY = ViCLIPConfig.from_dict(
-    dict(
-        name="tiny",
-        image_size=16,
-        patch_size=8,
-        num_frames=4,
-        vision_width=32,
-        vision_layers=1,
-        vision_heads=2,
-        embed_dim=16,
-        drop_path=0.0,
-        tokenizer="word_hash",
-        vocab_size=64,
-        context_length=12,
-        text_width=32,
-        text_layers=1,
-        text_heads=2,
-        temp_init=0.07,
-        freeze_text=False,
-    )
-)
+TINY = ViCLIPConfig.from_dict(tiny(context_length=12))
 
 
 def write_benchmark(

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 from test_resume import start_worker, wait_until
+from tiny_model import tiny
 
 from viclip.model.factory import initial_model
 from viclip.model.viclip import ViCLIPConfig
@@ -29,28 +30,7 @@ from viclip.train.finetune import run_job
 from viclip.train.state import PREEMPTED_EXIT
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ViCLIPConfig.from_dict(
-    dict(
-        name="tiny",
-        image_size=16,
-        patch_size=8,
-        num_frames=4,
-        vision_width=32,
-        vision_layers=1,
-        vision_heads=2,
-        embed_dim=16,
-        drop_path=0.1,
-        tokenizer="word_hash",
-        vocab_size=64,
-        context_length=8,
-        text_width=32,
-        text_layers=1,
-        text_heads=2,
-        temp_init=0.07,
-        temp_min=0.01,
-        freeze_text=False,
-    )
-)
+TINY = ViCLIPConfig.from_dict(tiny(drop_path=0.1))
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230), "yellow": (235, 220, 50)}
 TIMING = {"seconds", "clips_per_s", "tokens_per_s", "peak_mem_mb", "mfu"}
 N_TRAIN, N_TEST, BATCH, EPOCHS = 32, 16, 8, 3  # 4 steps per epoch, 12 per task

@@ -13,27 +13,11 @@ pytest.importorskip("triton")
 if os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("needs the Triton interpreter (CPU tensors)", allow_module_level=True)
 
+from tiny_model import tiny
+
 from viclip.model.viclip import ViCLIP, ViCLIPConfig  # noqa: E402
 
-TINY = dict(
-    name="tiny",
-    image_size=16,
-    patch_size=8,
-    num_frames=3,
-    vision_width=32,
-    vision_layers=2,
-    vision_heads=2,
-    embed_dim=16,
-    drop_path=0.0,
-    tokenizer="word_hash",
-    vocab_size=64,
-    context_length=8,
-    text_width=32,
-    text_layers=1,
-    text_heads=2,
-    temp_init=0.07,
-    freeze_text=False,
-)
+TINY = tiny(num_frames=3, vision_layers=2)
 
 
 def run(kernels: str, video: torch.Tensor, keep: torch.Tensor | None):

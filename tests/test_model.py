@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_model import tiny
 
 from viclip.model.config import kept_count
 from viclip.model.masking import gather_tokens, random_keep_indices
@@ -16,26 +17,7 @@ from viclip.train.optim import adamw
 
 torch.set_num_threads(1)
 
-TINY = dict(
-    name="tiny",
-    image_size=16,
-    patch_size=8,
-    num_frames=4,
-    vision_width=32,
-    vision_layers=2,
-    vision_heads=2,
-    embed_dim=16,
-    drop_path=0.0,
-    tokenizer="word_hash",
-    vocab_size=64,
-    context_length=8,
-    text_width=32,
-    text_layers=2,
-    text_heads=2,
-    temp_init=0.07,
-    temp_min=0.01,
-    freeze_text=False,
-)
+TINY = tiny(vision_layers=2, text_layers=2)
 
 
 def tiny(**over) -> ViCLIP:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_model import tiny
 
 from viclip.data.frames import ClipSampler
 from viclip.model.tokenizer import WordHashTokenizer
@@ -22,26 +23,7 @@ from viclip.train.state import Preempted, ResumeStore
 
 torch.set_num_threads(1)
 
-TINY = dict(
-    name="tiny",
-    image_size=16,
-    patch_size=8,
-    num_frames=4,
-    vision_width=32,
-    vision_layers=1,
-    vision_heads=2,
-    embed_dim=16,
-    drop_path=0.0,
-    tokenizer="word_hash",
-    vocab_size=64,
-    context_length=8,
-    text_width=32,
-    text_layers=1,
-    text_heads=2,
-    temp_init=0.07,
-    temp_min=0.01,
-    freeze_text=False,
-)
+TINY = tiny()
 CFG = ViCLIPConfig.from_dict(TINY)
 COLOURS = {
     "red": (220, 40, 40),

@@ -2,32 +2,13 @@
 
 import pytest
 import torch
+from tiny_model import tiny
 
 from viclip.model.factory import initial_model
 from viclip.model.viclip import ViCLIP, ViCLIPConfig
 from viclip.model.wise_ft import KEEP_TRAINED, interpolate
 
-TINY = ViCLIPConfig.from_dict(
-    dict(
-        name="tiny",
-        image_size=16,
-        patch_size=8,
-        num_frames=4,
-        vision_width=32,
-        vision_layers=1,
-        vision_heads=2,
-        embed_dim=16,
-        drop_path=0.0,
-        tokenizer="word_hash",
-        vocab_size=64,
-        context_length=8,
-        text_width=32,
-        text_layers=1,
-        text_heads=2,
-        temp_init=0.07,
-        freeze_text=False,
-    )
-)
+TINY = ViCLIPConfig.from_dict(tiny())
 
 
 @pytest.fixture

@@ -212,21 +212,7 @@ def finetune(
     )
     out_dir = Path(out_dir)
     store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
-    opts = Options(
-        weight_decay=train["weight_decay"],
-        betas=tuple(train["betas"]),
-        precision=train.get("precision", "fp32"),
-        micro_batch=train.get("micro_batch", 0),
-        grad_clip=train.get("grad_clip", 0.0),
-        checkpoint_every=run["checkpoint_every"],
-        log_every=run["log_every"],
-        keep=run["keep"],
-        loader_workers=run["loader_workers"],
-        peak_tflops=run["peak_tflops"],
-        tensorboard=run["tensorboard"],
-        wandb=run["wandb"],
-        deterministic=run["deterministic"],
-    )
+    opts = Options.from_settings(train, run)
     result = fit(
         task,
         [phase],

@@ -79,6 +79,19 @@ class Options:
     wandb: bool = False
     deterministic: bool = False
 
+    @staticmethod
+    def from_settings(train: dict, run: dict, **fixed) -> Options:
+        """The options of a job from its `train` block and its execution settings (`fixed` overrides)."""
+        training = {
+            "weight_decay": train["weight_decay"],
+            "betas": tuple(train["betas"]),
+            "precision": train.get("precision", "fp32"),
+            "micro_batch": train.get("micro_batch", 0),
+            "grad_clip": train.get("grad_clip", 0.0),
+        }
+        execution = ("checkpoint_every", "log_every", "keep", "loader_workers", "peak_tflops", "tensorboard", "wandb")
+        return Options(**training, **{k: run[k] for k in (*execution, "deterministic")}, **fixed)
+
 
 class MicroBatch(Protocol):
     inputs: tuple  # positional arguments of the module's forward, on the device

@@ -205,22 +205,7 @@ def pretrain(
         sort_keys=True,
     )
     store = ResumeStore(out_dir / "resume", fingerprint, keep=run["keep"])
-    opts = Options(
-        weight_decay=train["weight_decay"],
-        betas=tuple(train["betas"]),
-        precision=train.get("precision", "fp32"),
-        negatives=negatives,
-        micro_batch=train.get("micro_batch", 0),
-        grad_clip=train.get("grad_clip", 0.0),
-        checkpoint_every=run["checkpoint_every"],
-        log_every=run["log_every"],
-        keep=run["keep"],
-        loader_workers=run["loader_workers"],
-        peak_tflops=run["peak_tflops"],
-        tensorboard=run["tensorboard"],
-        wandb=run["wandb"],
-        deterministic=run["deterministic"],
-    )
+    opts = Options.from_settings(train, run, negatives=negatives)
     model = initial_model(model_cfg, seed)
     task = PretrainTask(model, source, captions, plan, phases, seed)
     result = fit(task, phases, opts, dist, store, log_path, seed, run_name=f"{out_dir.parent.name}/{out_dir.name}")
