@@ -7,7 +7,9 @@ Measures (and writes to bench/results/default_run.json):
 - the baseline's ratio to chance on every metric (chance from each record's n_candidates);
 - issue 17's acceptance checks (viclip.report.acceptance): uninformative metrics, fine-tuning
   below zero-shot, slots too easy; and per ablation how many 95% intervals exclude 0, before and
-  after Holm's adjustment;
+  after Holm's adjustment, and how they were formed (the table's: `report.intervals`, the paired
+  bootstrap over seeds and test items by default, viclip.report.bootstrap);
+- the report job's own time (benchmarks/report/report.tsv);
 - the wall time of the follow-up `snakemake -n` (should say nothing to do);
 - which jobs a dry run plans after changing one arm's mask ratio.
 
@@ -34,6 +36,7 @@ import yaml
 from viclip.eval.catalog import columns
 from viclip.report.ablations import ablations
 from viclip.report.acceptance import chance, not_finetuned, too_easy, uninformative
+from viclip.report.bootstrap import Intervals
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -79,6 +82,7 @@ def main() -> None:
 
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     arms, seeds = list(cfg["arms"]), cfg["seeds"]
+    intervals = Intervals.from_config(cfg["report"])  # the acceptance checks use the table's intervals
     summary = pd.read_csv(work / "results/tables/ablation.csv")
     complete = {arm: int(summary[summary["arm"] == arm]["n_seeds"].min()) == len(seeds) for arm in arms}
 
@@ -100,7 +104,9 @@ def main() -> None:
             "intervals": int(len(rows)),
             "excluding_0": int(excludes.sum()),
             "excluding_0_after_holm": int((rows["p_holm"] < 0.05).sum()),
+            "methods": {str(k): int(v) for k, v in rows["ci_method"].value_counts().items()},
         }
+    report_seconds = float(pd.read_csv(work / "benchmarks/report/report.tsv", sep="\t")["s"].iloc[0])
 
     changed = dict(cfg)
     changed["arms"] = {**cfg["arms"], "nomask": {**cfg["arms"]["nomask"], "mask_ratio": 0.5}}
@@ -123,10 +129,12 @@ def main() -> None:
         "baseline_mean_ratio_to_chance_min": min(ratio_mean.values()),
         "baseline_ratio_to_chance_mean": ratio_mean,
         "baseline_single_seed_ratio_to_chance_min": min(min(v) for v in ratios.values()),
-        "uninformative_baseline_metrics": uninformative(records),
-        "finetuned_not_above_zeroshot": not_finetuned(records),
+        "uninformative_baseline_metrics": uninformative(records, intervals=intervals),
+        "finetuned_not_above_zeroshot": not_finetuned(records, intervals=intervals),
         "too_easy": too_easy(records),
+        "intervals": {"method": intervals.method, "resamples": intervals.resamples, "seed": intervals.seed},
         "intervals_excluding_0_per_ablation": excluding_zero,
+        "report_job_seconds": round(report_seconds, 2),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "after_changing_nomask_mask_ratio": {"jobs": dict(planned), "arms": planned_arms},
     }

@@ -4,6 +4,7 @@
 # it; each rule's `code` param is a digest of the library code its script runs
 # (viclip/codehash.py), so a library edit reruns exactly the jobs it affects.
 
+import dataclasses
 import functools
 import os
 import sys
@@ -24,6 +25,7 @@ from viclip.eval.protocol import finetuned_settings, zeroshot_settings
 from viclip.model.config import ViCLIPConfig
 from viclip.model.flops import params as model_params
 from viclip.report.ablations import ablations
+from viclip.report.bootstrap import Intervals
 from viclip.train.arms import arm_schedule, released_arms, released_seed, trained_arms
 from viclip.train.execution import Execution
 from viclip.train.recipe import task_recipe
@@ -478,4 +480,6 @@ def get_report_params(wildcards=None):
         "train": ARM_SCHEDULES,
         "mask": {arm: config["arms"][arm]["mask_ratio"] for arm in TRAINED_ARMS},
         "ablations": [{"name": a.name, "title": a.title, "arms": list(a.arms)} for a in ABLATIONS],
+        # report.intervals and report.bootstrap, defaults filled in: editing them reruns the report alone
+        "intervals": dataclasses.asdict(Intervals.from_config(config["report"])),
     }

@@ -1,9 +1,12 @@
 """Rule report: the ablation table (LaTeX, CSV, HTML) with its cost block, the figures of
 differences to the baseline (all arms, one per ablation) and the training curves."""
 
+import time
+
 import pandas as pd
 
 from viclip.io import atomic_path
+from viclip.report.bootstrap import Intervals
 from viclip.report.compute import compute_table, render_compute
 from viclip.report.curves import plot_curves
 from viclip.report.divergence import check_runs
@@ -19,7 +22,15 @@ trained = [a for a in p.arms if a not in p.released]  # released weights: refere
 logs = {arm: [f for f in inp.logs if f.split("/")[2] == arm] for arm in trained}
 check_runs(logs)  # a diverged run fails the rule, named, before anything is averaged
 records = load_records(inp.records)
-summary = summarise(records, p.arms, p.baseline, [a["arms"] for a in p.ablations], released=p.released)
+families = [a["arms"] for a in p.ablations]
+t0 = time.perf_counter()
+summary = summarise(records, p.arms, p.baseline, families, released=p.released, intervals=Intervals(**p.intervals))
+log.info(
+    "intervals (%s): %s in %.2f s",
+    p.intervals,
+    summary["ci_method"][summary["ci_method"] != ""].value_counts().to_dict(),
+    time.perf_counter() - t0,
+)
 synthetic = is_synthetic(records)
 reference = reference_for(p.model["name"], synthetic)
 n_clips = len(pd.read_parquet(inp.index, columns=["clip_id"]))

@@ -151,6 +151,8 @@ def test_summary_shape_and_columns(summary):
         "ci_low",
         "ci_high",
         "ci_method",
+        "n_items",
+        "resamples",
         "p_value",
         "p_holm",
     ]

@@ -64,6 +64,16 @@ def test_changing_one_arm_reruns_only_that_arm(finished, repo, snakemake_bin):
     assert sum(r == "finetune_run" for r, _ in jobs) == 1  # per_run: one job fine-tunes the run's 7 tasks
 
 
+def test_changing_the_intervals_reruns_only_the_report(finished, repo, snakemake_bin):
+    """report.intervals and report.bootstrap reach the report through its params, and nothing else."""
+    cfg = yaml.safe_load((finished / "config.yaml").read_text())
+    for change in ({"intervals": "t"}, {"bootstrap": {"resamples": 1000, "seed": 1}}):
+        changed = finished / "intervals.yaml"
+        changed.write_text(yaml.safe_dump({**cfg, "report": {**cfg["report"], **change}}))
+        jobs = planned_jobs(smk(snakemake_bin, repo, finished, "-n", "--configfile", str(changed)).stdout)
+        assert {r for r, _ in jobs} == {"report", "all"}, (change, jobs)
+
+
 def test_adding_the_same_compute_arm_plans_only_its_jobs(finished, repo, snakemake_bin):
     """A match_compute arm runs as its own arm; the baseline's schedule (and every other job) stays."""
     cfg = yaml.safe_load((finished / "config.yaml").read_text())

@@ -14,7 +14,8 @@ import torch
 
 from viclip.data.benchmarks.load import Benchmark
 from viclip.eval import dsl
-from viclip.eval.metrics import TIE_RULE, per_class_accuracy, topk_accuracy
+from viclip.eval.items import classification_items
+from viclip.eval.metrics import TIE_RULE, class_ranks, per_class_accuracy, topk_accuracy, topk_from_ranks
 from viclip.eval.multiview import Views, classify_views
 from viclip.eval.protocol import PLAIN_FINETUNED, finetuned_input
 from viclip.eval.zeroshot import retrieve
@@ -30,13 +31,15 @@ def classify_finetuned(
     classifier.eval()
     scores = classify_views(classifier, split.sampler, views)
     labels = torch.from_numpy(split.labels)
-    metrics = topk_accuracy(scores, labels)
+    ranks = class_ranks(scores, labels)
+    metrics = topk_from_ranks(ranks)
     if use_dsl:
         metrics.update(topk_accuracy(dsl.dual_softmax(scores), labels, prefix="dsl_"))
     details = {
         "n_queries": len(scores),
         "n_candidates": len(classes),
         "per_class": per_class_accuracy(scores, labels, classes),
+        "items": classification_items(split, ranks),
     }
     settings = {
         "views": views.describe(),

@@ -86,9 +86,17 @@ def retrieval_metrics(sim_tv: torch.Tensor, text_to_video: list[int], prefix: st
     return {**recall_metrics(t2v, f"{prefix}t2v"), **recall_metrics(v2t, f"{prefix}v2t")}
 
 
+def class_ranks(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """0-based rank of each clip's true class among the classes, with the pessimistic tie rule."""
+    return gt_ranks(logits, [[int(y)] for y in labels])
+
+
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5), prefix: str = "") -> dict[str, float]:
     """Top-k accuracy with the same pessimistic tie rule as retrieval; "avg" = (top-1 + top-5) / 2."""
-    ranks = gt_ranks(logits, [[int(y)] for y in labels])
+    return topk_from_ranks(class_ranks(logits, labels), ks, prefix)
+
+
+def topk_from_ranks(ranks: torch.Tensor, ks=(1, 5), prefix: str = "") -> dict[str, float]:
     out = {f"{prefix}top{k}": float((ranks < k).double().mean()) for k in ks}
     if 1 in ks and 5 in ks:
         out[f"{prefix}avg"] = (out[f"{prefix}top1"] + out[f"{prefix}top5"]) / 2  # ViCLIP's "AVG" column
@@ -97,7 +105,7 @@ def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5), prefix:
 
 def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, dict]:
     """Top-1/top-5 per class present in the test split: {class: {"n", "top1", "top5"}}."""
-    ranks = gt_ranks(logits, [[int(y)] for y in labels])
+    ranks = class_ranks(logits, labels)
     labels = labels.long()
     out = {}
     for c in torch.unique(labels).tolist():

@@ -5,6 +5,9 @@ A record holds the headline `metrics` (what the table shows), the protocol
 test videos were used and how many were missing, and the code version. When
 WiSE-FT interpolates (alpha < 1), the trained weights' own result sits beside
 the headline in `metrics_uninterpolated`, which the report does not read.
+`items` (viclip.eval.items) holds the test clips' ids and the ranks the
+headline metrics come from, per clip or query, for the report's bootstrap
+over test items.
 """
 
 from __future__ import annotations
@@ -54,9 +57,11 @@ def make_record(
     checkpoint: str | Path | None = None,
     metrics_uninterpolated: dict | None = None,
 ) -> dict:
-    """The record of one evaluation. Protocol settings come from `settings` or from details["settings"]."""
+    """The record of one evaluation. Protocol settings come from `settings` or from details["settings"],
+    per-item outcomes from details["items"]."""
     details = dict(details)
     settings = {**details.pop("settings", {}), **(settings or {})}
+    items = details.pop("items", None)
     record = {
         "arm": arm,
         "seed": seed,
@@ -75,4 +80,6 @@ def make_record(
     }
     if metrics_uninterpolated is not None:
         record["metrics_uninterpolated"] = metrics_uninterpolated
+    if items is not None:
+        record["items"] = items
     return record

@@ -13,14 +13,16 @@ from viclip.data.benchmarks.load import Benchmark, Split
 from viclip.eval import dsl
 from viclip.eval.classification import class_scores, prompts
 from viclip.eval.embed import embed_texts, tokenizer_with_length
+from viclip.eval.items import classification_items, retrieval_items
 from viclip.eval.metrics import (
     MEDR_RULE,
     TIE_RULE,
+    class_ranks,
     per_class_accuracy,
     recall_metrics,
-    retrieval_metrics,
     retrieval_ranks,
     topk_accuracy,
+    topk_from_ranks,
 )
 from viclip.eval.multiview import Views, embed_video_views
 from viclip.eval.protocol import zeroshot_settings
@@ -60,7 +62,8 @@ def classify(
     video = embed_video_views(model, split.sampler, views)
     scores = class_scores(video, text, ensemble)
     labels = torch.from_numpy(split.labels)
-    metrics = topk_accuracy(scores, labels)
+    ranks = class_ranks(scores, labels)
+    metrics = topk_from_ranks(ranks)
     if use_dsl:
         metrics.update(topk_accuracy(dsl.dual_softmax(scores), labels, prefix="dsl_"))
     details = {
@@ -68,6 +71,7 @@ def classify(
         "n_candidates": len(classes),
         "templates": temps,
         "per_class": per_class_accuracy(scores, labels, classes),
+        "items": classification_items(split, ranks),  # make_record moves it to the record's top level
     }
     settings = {
         "ensemble": ensemble,
@@ -108,12 +112,19 @@ def retrieve(
     video = embed_video_views(model, split.sampler, views, frames)
     text = embed_texts(model, tokenizer, flat)
     sim = text.float() @ video.float().t()
-    metrics = retrieval_metrics(sim, owner)
+    t2v, v2t = retrieval_ranks(sim, owner)
+    metrics = {**recall_metrics(t2v, "t2v"), **recall_metrics(v2t, "v2t")}
     if use_dsl:
         t2v, _ = retrieval_ranks(dsl.dual_softmax(sim), owner)  # queries are texts: softmax over texts
         _, v2t = retrieval_ranks(dsl.dual_softmax(sim.t()).t(), owner)  # queries are videos: softmax over videos
         metrics.update({**recall_metrics(t2v, "dsl_t2v"), **recall_metrics(v2t, "dsl_v2t")})
-    details = {"n_queries": len(flat), "n_candidates": len(video), "n_videos": len(video), "n_texts": len(flat)}
+    details = {
+        "n_queries": len(flat),
+        "n_candidates": len(video),
+        "n_videos": len(video),
+        "n_texts": len(flat),
+        "items": retrieval_items(split, t2v, v2t, owner),
+    }
     settings = {
         "queries": queries if paragraph else "caption",
         "paragraph_benchmark": paragraph,

@@ -3,9 +3,9 @@
 Each panel is one block of the table (zero-shot classification, zero-shot
 retrieval, fine-tuned classification, fine-tuned retrieval); its rows are the
 block's metric columns, labelled horizontally, and each arm is a dot (mean Δ
-over seeds) with its 95% interval. An arm keeps one colour in every figure
-(`arm_colours`, keyed by its name), so the all-arms figure and the
-per-ablation figures read alike. A percentage difference cannot leave
+over seeds) with the table's 95% interval (paired bootstrap, or t). An arm
+keeps one colour in every figure (`arm_colours`, keyed by its name), so the
+all-arms figure and the per-ablation figures read alike. A percentage difference cannot leave
 [-baseline mean, 100 - baseline mean]: intervals are clipped to that range.
 """
 
@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 
 from viclip.eval.catalog import DISPLAY, Column, columns
 from viclip.io import atomic_path
+from viclip.report.bootstrap import ITEM_PAIRED, SEED_PAIRED
+from viclip.report.stats import NO_CI
 
 PROTOCOL_SHORT = {"zeroshot": "ZS", "finetuned": "FT"}
 # Colour-blind-safe (Okabe-Ito), in the order the default arms take them; other names hash into the rest.
@@ -157,7 +159,7 @@ def delta_figure(
         if side:
             axes[side[-1]].set_xlabel(f"Δ vs {arm_labels.get(baseline, baseline)} (percentage points)", fontsize=9)
 
-    what = "Difference to the baseline (mean over seeds, 95% t-interval clipped to the feasible range)"
+    what = f"Difference to the baseline (mean over seeds, 95% {interval_name(summary, others)})"
     title = f"{title}: {what[0].lower()}{what[1:]}" if title else what
     if synthetic:
         title += (
@@ -169,6 +171,18 @@ def delta_figure(
     else:
         axes[groups[0]].text(0.5, 0.5, "no arms besides the baseline", transform=axes[groups[0]].transAxes, ha="center")
     return fig
+
+
+def interval_name(summary: pd.DataFrame, arms: list[str]) -> str:
+    """How the drawn intervals were formed, for the title."""
+    methods = set(summary[summary["arm"].isin(arms)]["ci_method"].dropna()) - {"", NO_CI}
+    boot = methods & {SEED_PAIRED, ITEM_PAIRED}
+    if not methods:
+        return "no interval with a single seed"
+    name = "paired-bootstrap interval" if boot == {SEED_PAIRED} else "bootstrap interval" if boot else "t-interval"
+    if boot and methods - boot:
+        name = "bootstrap interval, t-interval where records keep no per-item outcomes,"
+    return f"{name} clipped to the feasible range"
 
 
 def _finetuned(group: str, cols: list[Column]) -> bool:

@@ -22,6 +22,7 @@ from viclip.report.table import (
     _cell_lookup,
     _fmt,
     _isnan,
+    describe_intervals,
     describe_seeds,
     published_delta,
     reference_cell,
@@ -92,12 +93,18 @@ def _caption(
 ) -> str:
     measured = [a for a in arms if a in released]
     arms = [a for a in arms if a not in released]
-    seeds, how, single = describe_seeds(summary, arms)
+    seeds, _, single = describe_seeds(summary, arms)
+    how, test = describe_intervals(summary, arms)
     text = f"Numbers are percentages, mean ± std over {seeds}. Δ is the difference to the baseline ({label[baseline]})"
     if how:
-        text += f" with its 95% Student-t confidence interval in brackets ({how})"
+        text += f" with its 95% confidence interval in brackets ({how})"
     if single:
         text += "; no interval where an arm has a single seed"
+    if how:
+        text += (
+            f". Intervals are per comparison; ablation.csv's p_holm is each difference's {test} p-value "
+            "after Holm's adjustment over all arms and columns of its ablation"
+        )
     text += ". Bold: best mean per column."
     if reference is not None:
         text += (

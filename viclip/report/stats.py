@@ -2,8 +2,12 @@
 
 Pure functions on plain numbers: the table and figure code decide units.
 Seeds are the unit of replication, so spreads are sample standard deviations
-(ddof=1) and intervals are Student-t intervals over seeds, from scipy.stats
-(`ttest_rel` when the arms share seeds, Welch's `ttest_ind` otherwise).
+(ddof=1). The intervals here are Student-t intervals over seeds, from
+scipy.stats (`ttest_rel` when the arms share seeds, Welch's `ttest_ind`
+otherwise): the report's choice with `report.intervals: t`, and its fallback
+for records without per-item outcomes. By default it uses the paired
+bootstrap over seeds and test items (viclip.report.bootstrap), which returns
+the same `Difference`.
 
 An ablation compares each of its arms with the baseline on every metric
 column, so it makes many tests at once: `holm` adjusts their p-values
@@ -34,7 +38,7 @@ class Difference:
     delta: float
     ci_low: float
     ci_high: float
-    method: str  # PAIRED, WELCH or NO_CI
+    method: str  # PAIRED, WELCH, NO_CI or a bootstrap's (viclip.report.bootstrap)
     p_value: float = math.nan  # two-sided, of "no difference"; nan without an interval
 
 

@@ -17,7 +17,9 @@ import pandas as pd
 
 from viclip.eval.catalog import DISPLAY, Column, columns
 from viclip.io import atomic_path
-from viclip.report import stats
+from viclip.report import bootstrap, stats
+from viclip.report.bootstrap import Intervals
+from viclip.report.outcomes import check_same_items, outcomes
 from viclip.report.published import Published, citation
 
 REQUIRED_FIELDS = ("arm", "seed", "benchmark", "protocol", "metrics")
@@ -35,6 +37,8 @@ SUMMARY_COLUMNS = [
     "ci_low",
     "ci_high",
     "ci_method",
+    "n_items",
+    "resamples",
     "p_value",
     "p_holm",
 ]
@@ -96,6 +100,7 @@ def summarise(
     baseline: str,
     families: Sequence[Sequence[str]] | None = None,
     released: Sequence[str] = (),
+    intervals: Intervals | None = None,
 ) -> pd.DataFrame:
     """Long-format summary in percent: one row per (arm, catalog column).
 
@@ -106,15 +111,21 @@ def summarise(
     (arm, column) test of one family; an arm in no family is a family of its own.
     ``released`` arms (released weights, one run each) are reference rows: like the
     baseline's, their delta/CI/p are NaN, as no ablation compares them.
+    ``intervals`` chooses how differences get their interval (`_differences`);
+    ``n_items`` and ``resamples`` say what a bootstrap interval rests on.
     """
     if baseline not in arms:
         raise ValueError(f"baseline arm '{baseline}' is not among arms {arms}")
-    values = _index_values(records, arms)  # arm -> seed -> key -> percent
+    intervals = intervals or Intervals()
+    runs = _index_runs(records, arms)
+    values = _index_values(runs, arms)  # arm -> seed -> key -> percent
     cols = columns()
+    compared = [a for a in arms if a != baseline and a not in released]
+    diffs = _differences(runs, values, compared, baseline, intervals)
     rows = []
     for arm in arms:
         for col in cols:
-            by_seed = {seed: keyed[col.key] for seed, keyed in values[arm].items()}
+            by_seed = _values_of(values, arm, col)
             mean, std = stats.mean_std(list(by_seed.values()))
             row = {
                 "arm": arm,
@@ -130,12 +141,13 @@ def summarise(
                 "ci_low": math.nan,
                 "ci_high": math.nan,
                 "ci_method": "",
+                "n_items": math.nan,
+                "resamples": math.nan,
                 "p_value": math.nan,
                 "p_holm": math.nan,
             }
-            if arm != baseline and arm not in released:
-                base = {seed: keyed[col.key] for seed, keyed in values[baseline].items()}
-                diff = stats.difference(by_seed, base)
+            if arm in compared:
+                diff, n_items = diffs[(arm, col.key)]
                 row.update(
                     delta=diff.delta,
                     ci_low=diff.ci_low,
@@ -143,6 +155,8 @@ def summarise(
                     ci_method=diff.method,
                     p_value=diff.p_value,
                 )
+                if diff.method in (bootstrap.SEED_PAIRED, bootstrap.ITEM_PAIRED):
+                    row.update(n_items=n_items, resamples=intervals.resamples)
             rows.append(row)
     df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     for family in _families(arms, baseline, families):
@@ -162,8 +176,54 @@ def _families(arms: list[str], baseline: str, families: Sequence[Sequence[str]] 
     return out + [[a] for a in arms if a not in seen]
 
 
-def _index_values(records: Sequence[dict], arms: list[str]) -> dict[str, dict[int, dict[str, float]]]:
-    """arm -> seed -> column key -> value in percent; checks completeness."""
+def _differences(
+    runs: dict[tuple[str, int, str, str], dict],
+    values: dict[str, dict[int, dict[str, float]]],
+    compared: list[str],
+    baseline: str,
+    intervals: Intervals,
+) -> dict[tuple[str, str], tuple[stats.Difference, int | None]]:
+    """(arm, column key) -> (arm - baseline, test items it rests on) for every compared arm.
+
+    The paired bootstrap (viclip.report.bootstrap) where every record of the comparison keeps its
+    per-item outcomes and `intervals.method` is "bootstrap"; Student-t over seeds otherwise (older
+    records, or a benchmark whose records keep no items). Column by column: one item draw serves all
+    the arms of a column.
+    """
+    out = {}
+    base_seeds = sorted(values[baseline])
+    for col in columns():
+        base_recs = [runs[(baseline, s, col.benchmark, col.protocol)] for s in base_seeds]
+        check_same_items(base_recs)
+        arms = {}
+        for arm in compared:
+            recs = [runs[(arm, s, col.benchmark, col.protocol)] for s in sorted(values[arm])]
+            check_same_items(base_recs + recs)
+            arms[arm] = outcomes(recs, col.metric, scale=100.0) if intervals.method == "bootstrap" else None
+        base = outcomes(base_recs, col.metric, scale=100.0) if intervals.method == "bootstrap" else None
+        boot = [a for a, o in arms.items() if o is not None and base is not None]
+        if boot:  # one item draw for the column, then each arm's own seed draws
+            resampled = bootstrap.item_resamples(
+                [base] + [arms[a] for a in boot], intervals.generator(col.key), intervals.resamples
+            )
+            for arm, per_seed in zip(boot, resampled[1:], strict=True):
+                delta = float(arms[arm].per_seed.mean() - base.per_seed.mean())
+                paired = sorted(values[arm]) == base_seeds
+                rng = intervals.generator(arm, col.key)
+                diff = bootstrap.compare(per_seed, resampled[0], delta, paired, rng, intervals.level)
+                out[(arm, col.key)] = (diff, base.hits.shape[1])
+        for arm in (a for a in compared if a not in boot):
+            t = stats.difference(_values_of(values, arm, col), _values_of(values, baseline, col), intervals.level)
+            out[(arm, col.key)] = (t, None)
+    return out
+
+
+def _values_of(values: dict[str, dict[int, dict[str, float]]], arm: str, col: Column) -> dict[int, float]:
+    return {seed: keyed[col.key] for seed, keyed in values[arm].items()}
+
+
+def _index_runs(records: Sequence[dict], arms: list[str]) -> dict[tuple[str, int, str, str], dict]:
+    """(arm, seed, benchmark, protocol) -> its record, for the listed arms; refuses duplicates."""
     by_run: dict[tuple[str, int, str, str], dict] = {}
     for rec in records:
         if rec["arm"] not in arms:
@@ -175,7 +235,13 @@ def _index_values(records: Sequence[dict], arms: list[str]) -> dict[str, dict[in
                 f"{by_run[rid].get('_source', '?')} and {rec.get('_source', '?')}"
             )
         by_run[rid] = rec
+    return by_run
 
+
+def _index_values(
+    by_run: dict[tuple[str, int, str, str], dict], arms: list[str]
+) -> dict[str, dict[int, dict[str, float]]]:
+    """arm -> seed -> column key -> value in percent; checks completeness."""
     values: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in arms}
     for arm, seed, _, _ in by_run:
         values[arm].setdefault(seed, {})
@@ -281,21 +347,47 @@ def _cell_lookup(summary: pd.DataFrame) -> dict[tuple[str, str], dict]:
 
 
 def describe_seeds(summary: pd.DataFrame, arms: list[str]) -> tuple[str, str, bool]:
-    """For captions: '3 seeds' (or '2-3 seeds (per arm)'), how intervals pair ('' if none can be
-    formed), and whether some comparisons have none."""
+    """For captions: '3 seeds' (or '2-3 seeds (per arm)'), how the t-intervals pair ('' if there are
+    none), and whether some comparisons have no interval."""
     rows = summary[summary["arm"].isin(arms)]
     n = sorted({int(v) for v in rows["n_seeds"]})
     seeds = f"{n[0]} seed{'s' if n[0] != 1 else ''}" if len(n) == 1 else f"{n[0]}-{n[-1]} seeds (per arm)"
     methods = set(rows["ci_method"].dropna()) - {""}
-    if methods and methods <= {stats.NO_CI}:
-        how = ""  # every comparison has a single seed on one side: no interval at all
-    elif methods - {stats.NO_CI} <= {stats.PAIRED}:
+    if not methods & {stats.PAIRED, stats.WELCH}:
+        how = ""  # no t-interval: a bootstrap or a single seed everywhere
+    elif methods & {stats.PAIRED, stats.WELCH} == {stats.PAIRED}:
         how = "paired by seed"
     elif stats.PAIRED in methods:
         how = "paired by seed where the arms share seeds, Welch otherwise"
     else:
         how = "Welch, as the arms do not share seeds"
     return seeds, how, stats.NO_CI in methods
+
+
+def describe_intervals(summary: pd.DataFrame, arms: list[str], latex: bool = False) -> tuple[str, str]:
+    """For captions: how the intervals were formed ('' if none was) and the test behind the p-values."""
+    rows = summary[summary["arm"].isin(arms)]
+    seeds, how, _ = describe_seeds(summary, arms)
+    dash, t = ("--", "$t$") if latex else ("-", "t")
+    student = f"Student-{t} over seeds, {how}" if how else ""
+    boot = rows[rows["ci_method"].isin([bootstrap.SEED_PAIRED, bootstrap.ITEM_PAIRED])]
+    if boot.empty:
+        return student, f"{t}-test" if how else ""
+    items = sorted({int(n) for n in boot["n_items"]})
+    span = f"{items[0]}" + (f"{dash}{items[-1]}" if len(items) > 1 else "")
+    paired = set(boot["ci_method"]) == {bootstrap.SEED_PAIRED}
+    text = (
+        f"{'paired ' if paired else ''}bootstrap over {seeds.replace('-', dash)} and {span} test items, "
+        f"{int(boot['resamples'].iloc[0])} resamples; a retrieval video's captions are drawn together"
+        + ("" if paired else "; items paired, seeds paired where the arms share them")
+    )
+    if not how:
+        return text, "bootstrap"
+    n_t = int(rows["ci_method"].isin([stats.PAIRED, stats.WELCH]).sum())
+    return (
+        f"{text}; {student} for the {n_t} comparisons whose records keep no per-item outcomes",
+        f"bootstrap or {t}-test",
+    )
 
 
 def _caption(
@@ -309,17 +401,18 @@ def _caption(
 ) -> str:
     measured = [a for a in arms if a in released]
     arms = [a for a in arms if a not in released]
-    seeds, how, single = describe_seeds(summary, arms)
+    seeds, _, single = describe_seeds(summary, arms)
+    how, test = describe_intervals(summary, arms, latex=True)
     text = (
         "Ablation results. Numbers are percentages, mean $\\pm$ std over "
         f"{seeds.replace('-', '--')}. $\\Delta$ is the difference to the baseline ({label[baseline]})"
-        + (f" with its 95\\% Student-$t$ confidence interval in brackets ({how})" if how else "")
+        + (f" with its 95\\% confidence interval in brackets ({how})" if how else "")
     )
     if single:
         text += "; no interval where an arm has a single seed"
     if how:
         text += (
-            ". Intervals are per comparison; $^*$ marks a difference whose $t$-test $p$-value stays below 0.05 "
+            f". Intervals are per comparison; $^*$ marks a difference whose {test} $p$-value stays below 0.05 "
             "after Holm's adjustment for multiple comparisons over all arms and columns of its ablation"
         )
     text += ". Bold: best mean per column."

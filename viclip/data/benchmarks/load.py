@@ -33,6 +33,7 @@ class Split:
     texts: list[list[str]] | None  # retrieval: query texts per video, in the loaded query mode
     sentences: list[list[str]] | None = None  # retrieval: the stored texts per video
     missing: dict[str, int] = field(default_factory=dict)  # reason -> videos of this split not used
+    ids: list[str] = field(default_factory=list)  # clip ids in the cache's order (empty: the cache has none)
 
 
 @dataclass
@@ -126,12 +127,12 @@ def load_benchmark(
             "not_in_local_copy": int(meta.get("counts", {}).get(split, {}).get("videos_missing", 0)),
             "failed_to_decode": undecoded.get(split, 0),
         }
+        ids = [str(c) for c in part["clip_id"]] if "clip_id" in part.columns else []
         if meta["task"] == "classification":
-            splits[split] = Split(
-                sampler, np.array(part["label"], dtype=np.int64), None, missing=missing
-            )  # writable copy
+            labels = np.array(part["label"], dtype=np.int64)  # a writable copy
+            splits[split] = Split(sampler, labels, None, missing=missing, ids=ids)
         else:
             sentences = [[str(t) for t in ts] for ts in part["texts"]]
             texts = video_queries(sentences, bool(meta.get("paragraph", False)), queries)
-            splits[split] = Split(sampler, None, texts, sentences, missing)
+            splits[split] = Split(sampler, None, texts, sentences, missing, ids)
     return Benchmark(meta["name"], meta, splits)
