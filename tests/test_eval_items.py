@@ -112,8 +112,8 @@ def test_real_benchmark_items_carry_its_clip_ids(tmp_path):
     assert details["items"]["ids"] == [f"k400-{i}" for i in range(10)]
 
 
-@pytest.mark.parametrize("mode", ["sentence", "paragraph"])
-def test_zero_shot_retrieval_records_reproduce_r1_msvd_and_paragraphs(tmp_path, mode):
+@pytest.mark.parametrize("mode,dsl", [("sentence", False), ("paragraph", False), ("paragraph", True)])
+def test_zero_shot_retrieval_records_reproduce_r1_msvd_and_paragraphs(tmp_path, mode, dsl):
     model, tok = initial_model(TINY, 1), tokenizer_for(TINY)
     msvd = load_benchmark(
         write_benchmark(tmp_path / "msvd", "msvd", texts=CAPTIONS, meta={"paragraph": False}),
@@ -125,12 +125,14 @@ def test_zero_shot_retrieval_records_reproduce_r1_msvd_and_paragraphs(tmp_path, 
         TINY.num_frames,
         TINY.image_size,
     )
-    settings = zeroshot_settings({"zeroshot": {"queries": mode}})
+    settings = zeroshot_settings({"zeroshot": {"queries": mode}, "dsl": dsl})  # items stay the headline's ranks
     for bench, queries in ((msvd, [3, 1, 2]), (didemo, [2, 3, 1, 2] if mode == "sentence" else [1, 1, 1, 1])):
         metrics, details = evaluate_zero_shot(model, tok, bench, settings)
         record = make_record("baseline", 0, bench, "zeroshot", metrics, details)
         assert record["items"]["queries"] == queries, bench.name  # MSVD's captions are never joined
         assert_reproduces(record, ("t2v_r1", "t2v_r5", "v2t_r1", "v2t_r5"))
+        for side in ("t2v", "v2t"):  # every rank is the headline's, not a re-ranked one's
+            assert np.mean(record["items"]["rank"][side]) + 1 == pytest.approx(metrics[f"{side}_meanr"])
 
 
 def test_fine_tuned_records_reproduce_their_metrics(tmp_path):

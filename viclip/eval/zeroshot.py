@@ -115,9 +115,9 @@ def retrieve(
     t2v, v2t = retrieval_ranks(sim, owner)
     metrics = {**recall_metrics(t2v, "t2v"), **recall_metrics(v2t, "v2t")}
     if use_dsl:
-        t2v, _ = retrieval_ranks(dsl.dual_softmax(sim), owner)  # queries are texts: softmax over texts
-        _, v2t = retrieval_ranks(dsl.dual_softmax(sim.t()).t(), owner)  # queries are videos: softmax over videos
-        metrics.update({**recall_metrics(t2v, "dsl_t2v"), **recall_metrics(v2t, "dsl_v2t")})
+        dsl_t2v, _ = retrieval_ranks(dsl.dual_softmax(sim), owner)  # queries are texts: softmax over texts
+        _, dsl_v2t = retrieval_ranks(dsl.dual_softmax(sim.t()).t(), owner)  # queries are videos: over videos
+        metrics.update({**recall_metrics(dsl_t2v, "dsl_t2v"), **recall_metrics(dsl_v2t, "dsl_v2t")})
     details = {
         "n_queries": len(flat),
         "n_candidates": len(video),
