@@ -6,11 +6,11 @@
    above chance. Chance follows from each record's `n_candidates`.
 2. Fine-tuning fine-tunes: every fine-tuned retrieval R@1 and fine-tuned K400
    top-1 is above its zero-shot value, the paired 95% interval above 0.
+3. No run diverged (viclip.report.divergence), so the report could be written.
 
 The intervals are the table's (`Intervals`, config `report.intervals`): the
 bootstrap over seeds and test items where the records keep per-item
 outcomes (viclip.report.bootstrap), a t-interval over seeds otherwise.
-3. No run diverged (viclip.report.divergence), so the report could be written.
 
 And the benchmarks are not trivially easy: no arm reaches 90% top-1 on a
 classification slot or 60% R@1 on a retrieval slot. Each check returns
