@@ -36,7 +36,7 @@ import yaml
 from viclip.eval.catalog import columns
 from viclip.report.ablations import ablations
 from viclip.report.acceptance import chance, not_finetuned, too_easy, uninformative
-from viclip.report.bootstrap import Intervals
+from viclip.report.intervals import Intervals
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

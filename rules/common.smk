@@ -25,7 +25,7 @@ from viclip.eval.protocol import finetuned_settings, zeroshot_settings
 from viclip.model.config import ViCLIPConfig
 from viclip.model.flops import params as model_params
 from viclip.report.ablations import ablations
-from viclip.report.bootstrap import Intervals
+from viclip.report.intervals import Intervals
 from viclip.train.arms import arm_schedule, released_arms, released_seed, trained_arms
 from viclip.train.execution import Execution
 from viclip.train.recipe import task_recipe

@@ -6,12 +6,12 @@ import time
 import pandas as pd
 
 from viclip.io import atomic_path
-from viclip.report.bootstrap import Intervals
 from viclip.report.compute import compute_table, render_compute
 from viclip.report.curves import plot_curves
 from viclip.report.divergence import check_runs
 from viclip.report.figure import plot_deltas
 from viclip.report.html_table import render_html
+from viclip.report.intervals import Intervals
 from viclip.report.published import reference_for
 from viclip.report.table import is_synthetic, load_records, render_latex, summarise, write_outputs
 from viclip.runtime import setup_job

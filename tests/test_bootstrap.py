@@ -21,7 +21,7 @@ from viclip.config import ConfigError, validate
 from viclip.eval.catalog import columns
 from viclip.report import bootstrap, stats
 from viclip.report.acceptance import not_finetuned, uninformative
-from viclip.report.bootstrap import Intervals
+from viclip.report.intervals import Intervals
 from viclip.report.outcomes import Outcomes
 from viclip.report.table import load_records, render_latex, summarise
 

@@ -29,7 +29,7 @@ from scipy import stats
 
 from viclip.eval.catalog import RETRIEVAL, columns
 from viclip.report import bootstrap
-from viclip.report.bootstrap import Intervals
+from viclip.report.intervals import Intervals
 from viclip.report.outcomes import check_same_items, outcomes
 
 TOP1_CEILING, R1_CEILING = 0.90, 0.60

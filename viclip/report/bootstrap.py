@@ -18,46 +18,16 @@ variance: docs/ARCHITECTURE.md says why the default still uses it.
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from viclip.report.outcomes import Outcomes
 from viclip.report.stats import NO_CI, Difference
 
-METHODS = ("bootstrap", "t")
 CHUNK = 1 << 21  # item counts held at once (16 MiB of float64)
 SEED_PAIRED = "paired-bootstrap"  # same seeds: one seed draw and one item draw for both arms
 ITEM_PAIRED = "item-paired-bootstrap"  # different seeds: independent seed draws, one item draw
-
-
-@dataclass(frozen=True)
-class Intervals:
-    """How the report forms its intervals: config `report.intervals` and `report.bootstrap`."""
-
-    method: str = "bootstrap"  # or "t": Student-t over seeds (viclip.report.stats)
-    resamples: int = 4000
-    seed: int = 0
-    level: float = 0.95
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"report.intervals must be one of {METHODS}, got {self.method!r}")
-        if self.resamples < 100:
-            raise ValueError(f"report.bootstrap.resamples must be at least 100, got {self.resamples}")
-
-    @classmethod
-    def from_config(cls, report: dict) -> Intervals:
-        boot = report.get("bootstrap") or {}
-        return cls(
-            report.get("intervals", cls.method), boot.get("resamples", cls.resamples), boot.get("seed", cls.seed)
-        )
-
-    def generator(self, *names: str) -> np.random.Generator:
-        """A stream of its own per comparison: one interval does not move when arms or columns are added."""
-        return np.random.default_rng([self.seed, *(zlib.crc32(n.encode()) for n in names)])
 
 
 def item_resamples(outcomes: Sequence[Outcomes], rng: np.random.Generator, resamples: int) -> list[np.ndarray]:

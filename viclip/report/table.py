@@ -18,7 +18,7 @@ import pandas as pd
 from viclip.eval.catalog import DISPLAY, Column, columns
 from viclip.io import atomic_path
 from viclip.report import bootstrap, stats
-from viclip.report.bootstrap import Intervals
+from viclip.report.intervals import Intervals
 from viclip.report.outcomes import check_same_items, outcomes
 from viclip.report.published import Published, citation
 
