@@ -325,6 +325,8 @@ def get_caption_params(part):
         return canonical(
             {**out, "summary_keeps_colour": c["summary_keeps_colour"], "noise": {"summary": c["noise"]["summary"]}}
         )
+    if part == "coarse":
+        out["coarse_detail"] = c["coarse_detail"]
     return canonical({**out, "noise": {part: c["noise"][part]}})
 
 

@@ -29,6 +29,7 @@ from viclip.captions.shards import Runner, caption_images, shard_of, shard_tag
 from viclip.captions.stats import length_stats, variant_stats
 from viclip.captions.summary import summary_captions
 from viclip.captions.synthetic import (
+    SIZE_WORDS,
     SyntheticImageCaptioner,
     SyntheticSummarizer,
     parse_frame_caption,
@@ -141,6 +142,29 @@ def test_coarse_caption_describes_the_middle_frame():
             assert spec.colour in text
             assert ("striped" in text) == (spec.texture == "striped")
             assert size_word(mid.radius) in text
+
+
+@pytest.mark.parametrize("detail", [0.0, 0.5])
+def test_coarse_detail_names_size_texture_and_background_that_often(detail):
+    specs = [s for s in SINGLE + MULTI if frame_states(s)[s.n_frames // 2].visible]
+    full = SyntheticImageCaptioner("coarse", 0.0, 1)
+    sparse = SyntheticImageCaptioner("coarse", 0.0, 1, detail)
+    named = []
+    for spec in specs:
+        (text,) = coarse_captions([_clip(spec)], sparse)["caption"]
+        assert frame_states(spec)[spec.n_frames // 2].colour in text and spec.shape in text  # always
+        words = _words(text)
+        named += [bool(words & set(SIZE_WORDS)), spec.background in words]
+        if spec.texture == "striped":  # plain is never named
+            named.append("striped" in words)
+        assert not (words & MOTION_WORDS)
+    share = np.mean(named)
+    assert share == 0.0 if detail == 0.0 else 0.2 < share < 0.8
+    # detail 1 draws nothing more: the captions are exactly those the captioner wrote before the setting
+    assert SyntheticImageCaptioner("coarse", 0.0, 1, 1.0).caption(_clip(specs[0]), np.array([4])) == full.caption(
+        _clip(specs[0]), np.array([4])
+    )
+    assert sparse.fingerprint()["detail"] == detail
 
 
 def test_coarse_caption_of_an_empty_frame():
@@ -310,10 +334,11 @@ def test_backends_build_from_config():
     cfg = {
         "backend": "synthetic",
         "seed": 3,
+        "coarse_detail": 0.5,
         "summary_keeps_colour": 1.0,
         "noise": {"coarse": 0.0, "frames": 0.0, "summary": 0.0},
     }
-    assert backends.image_captioner(cfg, "coarse").style == "coarse"
+    assert backends.image_captioner(cfg, "coarse").detail == 0.5
     assert backends.image_captioner(cfg, "frame").style == "frame"
     assert backends.summarizer(cfg).keep_colour == 1.0
     with pytest.raises(ValueError, match="blip2"):
@@ -522,6 +547,6 @@ def test_config_schema_checks_the_captions_block(repo):
     assert "'seed' is a required property" in error(lambda c: c.pop("seed"))  # the synthetic backend's block
     c = copy.deepcopy(cfg)
     c["captions"].update(backend="hf", fusion="summary_prompted")
-    for key in ("seed", "noise", "summary_keeps_colour"):
+    for key in ("seed", "noise", "coarse_detail", "summary_keeps_colour"):
         c["captions"].pop(key)
     validate(c, schema)  # the hf backend needs no synthetic keys

@@ -74,6 +74,17 @@ def test_changing_the_intervals_reruns_only_the_report(finished, repo, snakemake
         assert {r for r, _ in jobs} == {"report", "all"}, (change, jobs)
 
 
+def test_changing_coarse_detail_reruns_the_coarse_captions_and_what_reads_them(finished, repo, snakemake_bin):
+    cfg = yaml.safe_load((finished / "config.yaml").read_text())
+    cfg["captions"]["coarse_detail"] = 0.5
+    changed = finished / "coarse.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(smk(snakemake_bin, repo, finished, "-n", "--configfile", str(changed)).stdout)
+    rules = {r for r, _ in jobs}
+    assert {"caption_coarse", "fuse", "pretrain"} <= rules, jobs
+    assert not rules & {"caption_frames", "summarize", "render_corpus", "decode_corpus", "render_benchmark"}, jobs
+
+
 def test_adding_the_same_compute_arm_plans_only_its_jobs(finished, repo, snakemake_bin):
     """A match_compute arm runs as its own arm; the baseline's schedule (and every other job) stays."""
     cfg = yaml.safe_load((finished / "config.yaml").read_text())

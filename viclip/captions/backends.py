@@ -31,7 +31,9 @@ def _hf_block(cfg: dict, role: str) -> dict:
 def image_captioner(cfg: dict, style: str, execution: ExecutionSettings | None = None) -> ImageCaptioner:
     """style "coarse" (middle frame) or "frame" (every sampled frame)."""
     if _check(cfg) == "synthetic":
-        return SyntheticImageCaptioner(style, cfg["noise"]["coarse" if style == "coarse" else "frames"], cfg["seed"])
+        if style == "coarse":
+            return SyntheticImageCaptioner(style, cfg["noise"]["coarse"], cfg["seed"], cfg["coarse_detail"])
+        return SyntheticImageCaptioner(style, cfg["noise"]["frames"], cfg["seed"])
     from viclip.captions.hf import HFImageCaptioner
 
     ex = execution or ExecutionSettings()
