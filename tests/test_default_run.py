@@ -35,13 +35,14 @@ def read_records(work: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((work / "results/eval").rglob("*.json"))]
 
 
-# Columns issue 17 leaves open (docs/ARCHITECTURE.md): the baseline's video embedding carries no event
-# (a nearest-class-mean probe on SSv2 is at chance for baseline, nomask and summary-only runs), so the
+# Columns issue 17 leaves open (docs/ARCHITECTURE.md): the baseline's video embedding carries no event (a
+# nearest-class-mean probe on SSv2 is at chance for baseline, nomask and summary-only runs), so the
 # motion-only slot stays at chance, and fine-tuning cannot teach motion within the budget (the default's
-# recipe, 12-192 steps with crops, stayed at 12-16% top-1; 288 steps of 16 clips without crops reach 37%,
-# but cost about 125 s more wall time, which the 480 s budget does not have); LSMDC's partial captions leave zero-shot T2V R@1 at 1.5-4% of 200, and with
-# 3 seeds its t-interval reached below chance; the paired bootstrap, now the default, puts its low end at
-# 0.67% against chance 0.5% (2, 4 and 1.5% over the seeds): too close to call informative, so it stays. Retrieval fine-tuned at lr 1e-4 keeps its zero-shot level with
+# recipe, 12-192 steps with crops, stayed at 12-16% top-1; 288 steps of 16 clips without crops reach 37%, but
+# cost about 125 s more wall time, which the 480 s budget does not have); LSMDC's partial captions leave
+# zero-shot T2V R@1 at 1.5-4% of 200, and with 3 seeds its t-interval reached below chance; the paired
+# bootstrap, now the default, puts its low end at 0.67% against chance 0.5% (2, 4 and 1.5% over the seeds):
+# too close to call informative, so it stays. Retrieval fine-tuned at lr 1e-4 keeps its zero-shot level with
 # seeds that agree, so LSMDC, MSVD V2T and ANet T2V fine-tuned left this list. Any other column that falls to
 # chance fails this test.
 OPEN_UNINFORMATIVE = {
