@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from viclip.data.frames import decode_all
+from viclip.data.cache import decode_all
 from viclip.io import atomic_npy, atomic_parquet, atomic_path
 from viclip.runtime import setup_job
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from viclip.data.frames import MEAN, STD, ClipSampler, decode_all, to_model_input
+from viclip.data.cache import decode_all
+from viclip.data.frames import MEAN, STD, ClipSampler, to_model_input
 from viclip.data.render import render_clip
 from viclip.data.video import VideoError, read_frames, sample_indices, write_mp4
 from viclip.data.world import ClipSpec

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from viclip.data import transforms
-from viclip.data.frames import ClipSampler, decode_all, to_model_input
+from viclip.data.cache import decode_all
+from viclip.data.frames import ClipSampler, to_model_input
 from viclip.data.loader import (
     LEDGER_COLUMNS,
     CorpusError,

@@ -21,7 +21,7 @@ import pytest
 from viclip.data.benchmarks.load import load_benchmark
 from viclip.data.benchmarks.readers import READERS, AnnotationError, prepare, write
 from viclip.data.benchmarks.readers.kinetics import class_names, normalise
-from viclip.data.frames import decode_all
+from viclip.data.cache import decode_all
 from viclip.data.video import write_mp4
 from viclip.io import atomic_npy, atomic_parquet
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from viclip.data.benchmarks.load import load_benchmark
-from viclip.data.frames import decode_all
+from viclip.data.cache import decode_all
 from viclip.data.video import VideoError, write_mp4
 from viclip.eval.multiview import Views, view_batch
 from viclip.io import atomic_npy, atomic_parquet

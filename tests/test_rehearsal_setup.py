@@ -35,7 +35,7 @@ from rehearsal_setup import (
 
 from viclip.data.benchmarks.readers import prepare
 from viclip.data.benchmarks.readers.common import DEFAULT_EXTENSIONS
-from viclip.data.frames import decode_all
+from viclip.data.cache import decode_all
 from viclip.data.internvid import clean_metadata
 from viclip.data.sources import YOUTUBE_ID, LocalFileSource
 
