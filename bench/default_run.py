@@ -11,7 +11,14 @@ Measures (and writes to bench/results/default_run.json):
   bootstrap over seeds and test items by default, viclip.report.bootstrap);
 - the report job's own time (benchmarks/report/report.tsv);
 - the wall time of the follow-up `snakemake -n` (should say nothing to do);
-- which jobs a dry run plans after changing one arm's mask ratio.
+- which jobs a dry run plans after changing one arm's mask ratio;
+- how fast the machine ran just before and after the workflow: the median step of the
+  default model (bench/pretrain_step.py, one thread). This shared machine's speed
+  changes by the hour (the same records took 404 to 547 s of workflow), so runs of
+  different hours compare only next to it.
+
+The workflow imports the clone's `viclip` (PYTHONPATH), not this checkout's, which
+the .venv's editable install would otherwise give it.
 
 Usage: .venv/bin/python bench/default_run.py [--cores 2] [--keep DIR]
 """
@@ -38,18 +45,31 @@ from viclip.report.ablations import ablations
 from viclip.report.acceptance import chance, not_finetuned, too_easy, uninformative
 from viclip.report.intervals import Intervals
 
+sys.path.insert(0, str(Path(__file__).parent))
+from pretrain_step import measure  # noqa: E402  (bench/pretrain_step.py)
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 CATALOG = {c.key for c in columns()}
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    env = {**os.environ, "PYTHONPATH": str(cwd)}  # the clone's library, whatever the .venv's editable install points at
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return dt, proc.stdout + proc.stderr
+
+
+def machine_speed(cfg: dict) -> dict:
+    """Median ms of the default model's pretraining step on one thread, with the baseline's mask and without."""
+    import torch
+
+    torch.set_num_threads(1)  # as the workflow's pretraining jobs run
+    out = measure("machine speed", cfg["model"], cfg["pretrain"]["batch_size"], 10, 3, cfg["pretrain"])
+    return {f"step_ms_mask_{r}": out[f"mask_{r}"]["step_ms_median"] for r in (0.9, 0.0)}
 
 
 def main() -> None:
@@ -77,10 +97,12 @@ def main() -> None:
             shutil.copy2(REPO / name, work / name)
         commit += "+worktree"
 
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    speed_before = machine_speed(cfg)
     wall, _ = run([SNAKEMAKE, "--cores", args.cores], work)
+    speed_after = machine_speed(cfg)
     noop, noop_out = run([SNAKEMAKE, "-n"], work)
 
-    cfg = yaml.safe_load((work / "config.yaml").read_text())
     arms, seeds = list(cfg["arms"]), cfg["seeds"]
     intervals = Intervals.from_config(cfg["report"])  # the acceptance checks use the table's intervals
     summary = pd.read_csv(work / "results/tables/ablation.csv")
@@ -120,6 +142,7 @@ def main() -> None:
         "cores": args.cores,
         "cpu_count": os.cpu_count(),
         "wall_seconds": round(wall, 1),
+        "machine_speed": {"before": speed_before, "after": speed_after},
         "noop_dry_run_seconds": round(noop, 2),
         "noop_says_nothing_to_do": "Nothing to be done" in noop_out,
         "all_metrics_every_arm_and_seed": all(complete.values()),
