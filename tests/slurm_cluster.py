@@ -286,15 +286,20 @@ def slurm_run(cluster, repo, snakemake_bin, tmp_path_factory) -> SlurmRun:
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             while proc.poll() is None and time.perf_counter() - t0 < WORKFLOW_TIMEOUT_S:
-                running = {}
-                for line in slurm(cluster, "squeue", "-h", "-t", "running", "-o", "%i %k").splitlines():
-                    job_id, _, comment = line.partition(" ")
-                    running[job_id] = comment
-                    if job_id not in run.jobs:
-                        run.jobs[job_id] = slurm(cluster, "scontrol", "show", "job", "-o", job_id)
+                lines = slurm(cluster, "squeue", "-h", "-t", "running", "-o", "%i %k").splitlines()
+                running = dict(line.partition(" ")[::2] for line in lines)
+                # A rehearsal training job has a resume point for only 2-4 s, so a poll must stay short on
+                # this loaded box: interrupt first, then record all new jobs with one scontrol call (one
+                # call per new job, made first, can hold a poll for seconds; the baseline's window was
+                # missed once).
                 for arm in ARMS:
                     if arm not in run.interferences and (hit := interfere(cluster, work, arm, running)):
                         run.interferences[arm] = hit
+                if running.keys() - run.jobs.keys():
+                    for info in slurm(cluster, "scontrol", "show", "job", "-o").splitlines():
+                        job_id = info.split(" ", 1)[0].removeprefix("JobId=")
+                        if job_id in running and job_id not in run.jobs:
+                            run.jobs[job_id] = info
                 # quick polls only while a training job may still need interrupting: squeue costs CPU too
                 time.sleep(0.3 if len(run.interferences) < len(ARMS) else 1.0)
         finally:
