@@ -20,6 +20,8 @@ def reduced_config(repo) -> dict:
             b["train"] = 16
     cfg["pretrain"].update(epochs=1, tune_epochs=1, batch_size=16, warmup_steps=1)
     cfg["finetune"].update(epochs=1, batch_size=8, warmup_steps=1)
+    for own in (cfg["finetune"].get("tasks") or {}).values():  # a task's own steps would outlast the reduction
+        own.update({k: v for k, v in (("epochs", 1), ("batch_size", 8)) if k in own})
     cfg["arms"] = {a: cfg["arms"][a] for a in ARMS}
     return cfg
 
