@@ -4,9 +4,9 @@ From a finished run of the embedded default (`--run DIR`: a checkout where
 `snakemake --cores all` ran, e.g. `bench/default_run.py --keep DIR`), each
 task is fine-tuned again from every seed's pretrained checkpoint of one arm,
 with the config's recipe for that task except the number of epochs (and
-any recipe keys given with --set, `finetune.tasks.<task>` keys), and scored on its test split: the
-workflow's own code (`viclip.train.finetune.finetune`, one thread, as its
-jobs run). For each recipe it records:
+any `finetune.tasks.<task>` keys given with --set), and scored on its test
+split by the workflow's own code (`viclip.train.finetune.finetune`, on one
+thread as its jobs run). For each recipe it records:
 - per seed, the headline metrics and the wall seconds of one run (training
   and scoring);
 - whether issue 17's acceptance checks pass for that task's fine-tuned
@@ -21,7 +21,7 @@ Writes bench/results/finetune_budget.json: one entry per task, each with its
 command, machine and time (a later run replaces the entries of its tasks).
 
 Usage: .venv/bin/python bench/finetune_budget.py --run DIR [--tasks ssv2 msrvtt] [--epochs 8 16 32]
-       [--set batch_size=16 lr=3e-3 crop_scale=[1,1]] [--arm baseline]
+       [--set batch_size=16 lr=3e-3 'crop_scale=[1.0, 1.0]'] [--arm baseline]
 """
 
 from __future__ import annotations
