@@ -92,6 +92,10 @@ def test_paper_configs_evaluate_with_the_papers_protocol(repo, name):
     default = yaml.safe_load((repo / "config.yaml").read_text())["finetune"]
     recipe = {k: v for k, v in config["finetune"].items() if k not in ("jobs", "execution")}
     assert all(recipe[k] != default[k] for k in ("epochs", "batch_size", "lr", "weight_decay"))
+    # per-task entries merge key by key: each key the default's entry sets, the paper's entry sets too
+    own = yaml.safe_load((repo / "configs" / name).read_text())["finetune"]["tasks"]
+    leaked = {t: sorted(set(keys) - set(own.get(t, {}))) for t, keys in default["tasks"].items()}
+    assert not any(leaked.values()), leaked
 
 
 # viclip_spec.md §5.1-5.4, item by item, as the spec states them. §5.4 states no recipe: its gaps are filled
