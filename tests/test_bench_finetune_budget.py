@@ -82,7 +82,7 @@ def finished_run(tmp_path_factory) -> Path:
     return run
 
 
-def test_the_config_recipe_reproduces_the_run_and_a_longer_one_costs_more(finished_run):
+def test_the_config_recipe_reproduces_the_run_and_a_longer_one_trains_more_steps(finished_run):
     result = load_bench().measure(finished_run, list(TASKS), [3], "baseline", {"batch_size": 4})
     assert result["runs_in_the_default"] == 4 and result["seeds"] == [0, 1]
     for task, rows in result["tasks"].items():
@@ -98,7 +98,7 @@ def test_the_config_recipe_reproduces_the_run_and_a_longer_one_costs_more(finish
         assert ("item2_failures" in longer) == (task == "msrvtt") and ("zero_shot_mean" in longer) == (task == "msrvtt")
 
 
-def test_a_record_that_differs_is_not_reproduced(finished_run, tmp_path):
+def test_a_record_that_differs_is_not_reproduced(finished_run):
     path = finished_run / "results/eval/baseline/seed1/k400-finetuned.json"
     saved = path.read_text()
     record = json.loads(saved)
