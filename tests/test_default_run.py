@@ -6,7 +6,7 @@ each record's n_candidates), fine-tuning above zero-shot, no diverged run, no sl
 A change that silences a metric or hides a divergence fails here. What issue 17 leaves open is named
 (OPEN_UNINFORMATIVE; fine-tuned retrieval as a strict xfail, which fails once it passes). The checks
 themselves are tested on records made here, so they are known to fail when they should. CI cost: one
-more run of the default, 7.5 to 9 minutes on 2 cores (456 and 547 s of fixture set-up in two CI runs an hour apart).
+more run of the default, 7.5 to 9 minutes on 2 cores (456 and 547 s of fixture set-up in two CI runs half an hour apart).
 """
 
 from __future__ import annotations
