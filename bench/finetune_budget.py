@@ -7,8 +7,8 @@ with the config's recipe for that task except the number of epochs (and
 any `finetune.tasks.<task>` keys given with --set), and scored on its test
 split by the workflow's own code (`viclip.train.finetune.finetune`, on one
 thread as its jobs run). For each recipe it records:
-- per seed, the headline metrics and the wall seconds of one run (training
-  and scoring);
+- per seed, the headline metrics and the wall seconds of one run (loading
+  the checkpoint and benchmark, training, scoring);
 - whether issue 17's acceptance checks pass for that task's fine-tuned
   columns (`viclip.report.acceptance`: item 1, informative; item 2, above the
   run's zero-shot records, for retrieval), with the same intervals;
@@ -42,15 +42,11 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from viclip.data.benchmarks.load import load_benchmark  # noqa: E402
-from viclip.eval.embed import tokenizer_with_length  # noqa: E402
 from viclip.eval.protocol import finetuned_settings  # noqa: E402
 from viclip.eval.records import make_record  # noqa: E402
 from viclip.io import atomic_json  # noqa: E402
 from viclip.report.acceptance import not_finetuned, uninformative  # noqa: E402
-from viclip.train.checkpoint import load_model  # noqa: E402
-from viclip.train.finetune import finetune, fitted  # noqa: E402
-from viclip.train.recipe import task_recipe  # noqa: E402
+from viclip.train.finetune import finetune, prepared  # noqa: E402
 
 HEADLINE = {"classification": ("top1", "top5"), "retrieval": ("t2v_r1", "v2t_r1")}
 
@@ -59,20 +55,13 @@ def finetune_once(run: Path, cfg: dict, task: str, arm: str, seed: int, change: 
     """(the fine-tuned record, wall seconds) of `task` for one seed, the config's recipe with `change` over it."""
     block = {**cfg["finetune"], "evaluate": finetuned_settings(cfg["evaluate"])}
     block["tasks"] = {**(block.get("tasks") or {}), task: {**((block.get("tasks") or {}).get(task) or {}), **change}}
-    model, _ = load_model(run / f"results/runs/{arm}/seed{seed}/checkpoint.pt")
     train = {k: cfg["pretrain"][k] for k in ("augment", "flip")}
-    recipe = task_recipe(task, block, model.cfg.num_frames, model.cfg.context_length, model.cfg.drop_path, train)
-    model = fitted(task, model, recipe)
-    t0 = time.perf_counter()
-    bench = load_benchmark(
+    pretrained, bench_dir = (
+        run / f"results/runs/{arm}/seed{seed}/checkpoint.pt",
         run / f"results/data/benchmarks/{task}",
-        recipe["frames"],
-        model.cfg.image_size,
-        recipe["augment"],
-        recipe["flip"],
-        crop_scale=tuple(recipe["crop_scale"]),
     )
-    tokenizer = tokenizer_with_length(model.cfg, recipe["text_length"])
+    t0 = time.perf_counter()
+    model, tokenizer, bench, recipe = prepared(task, block, pretrained, bench_dir, train)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / arm / f"seed{seed}" / task
         _, metrics, details = finetune(model, tokenizer, bench, recipe, block["evaluate"], seed, out, out / "log.jsonl")

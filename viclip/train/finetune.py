@@ -242,24 +242,34 @@ def finetune(
     return module, metrics, details
 
 
+def prepared(
+    task: str, block: dict, pretrained: str | Path, bench_dir: str | Path, train: dict
+) -> tuple[ViCLIP, object, Benchmark, dict]:
+    """What one task fine-tunes: (the pretrained model fitted to its recipe, the tokenizer at its text length,
+    its benchmark loaded at its frames and augmentation, the recipe). Every task starts from the pretrained
+    weights."""
+    model, _ = load_model(pretrained)
+    recipe = job_recipe(task, block, model.cfg, train)
+    model = fitted(task, model, recipe)
+    tokenizer = tokenizer_with_length(model.cfg, recipe["text_length"])
+    bench = load_benchmark(
+        bench_dir,
+        recipe["frames"],
+        model.cfg.image_size,
+        recipe["augment"],
+        recipe["flip"],
+        crop_scale=tuple(recipe["crop_scale"]),
+    )
+    return model, tokenizer, bench, recipe
+
+
 def run_job(spec: dict, dist: Dist) -> list[dict]:
     """Fine-tune, evaluate and write every task of a job spec (what scripts/finetune.py puts in it)."""
     block, execution, summaries = spec["finetune"], spec.get("execution"), []
     for task, bench_dir, ckpt_path, log_path, record_path in zip(
         spec["tasks"], spec["bench_dirs"], spec["checkpoints"], spec["train_logs"], spec["records"]
     ):
-        model, _ = load_model(spec["pretrained"])  # every task starts from the pretrained weights
-        recipe = job_recipe(task, block, model.cfg, spec["train"])
-        model = fitted(task, model, recipe)
-        tokenizer = tokenizer_with_length(model.cfg, recipe["text_length"])
-        bench = load_benchmark(
-            bench_dir,
-            recipe["frames"],
-            model.cfg.image_size,
-            recipe["augment"],
-            recipe["flip"],
-            crop_scale=tuple(recipe["crop_scale"]),
-        )
+        model, tokenizer, bench, recipe = prepared(task, block, spec["pretrained"], bench_dir, spec["train"])
         log.info(
             "fine-tuning %s on %d clips (rank %d/%d, %s)",
             task,
