@@ -76,6 +76,14 @@ def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 30
         time.sleep(0.005)
 
 
+def last_step_logged(out_dir: Path) -> int:
+    """The newest step line's step in a running job's log (0 before any); a line still being written is skipped."""
+    path = out_dir / "log.jsonl"
+    text = path.read_text() if path.exists() else ""
+    done = [json.loads(x) for x in text[: text.rfind("\n") + 1].splitlines()]
+    return max((r["step"] for r in done if r["kind"] == "step"), default=0)
+
+
 def lines(out_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (out_dir / "log.jsonl").read_text().splitlines()]
 
@@ -148,13 +156,17 @@ def test_sigterm_saves_exits_75_and_the_rerun_continues(reference, tmp_path):
     spec = job(tmp_path, "run")  # no periodic resume points: only epoch ends and the signal
     out = Path(spec["out_dir"])
     proc = start_worker(spec, tmp_path / "job.json")
-    wait_until(lambda: steps_saved(out) == [STEPS_PER_EPOCH], proc, "the first epoch's resume point")
+    # Signalled once a step past the first epoch's resume point is logged: a signal that came just after that
+    # resume point was written could rightly stop there, and the save below would not show a new one.
+    wait_until(lambda: last_step_logged(out) > STEPS_PER_EPOCH, proc, "a step of the second epoch")
+    before = last_step_logged(out)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == PREEMPTED_EXIT
     text = (tmp_path / "job.log").read_text()
     assert "received SIGTERM" in text and "stopped by SIGTERM" in text
     saved = steps_saved(out)
-    assert saved[-1] > STEPS_PER_EPOCH  # written after the signal, at the next step boundary
+    # the stop's resume point: the step boundary after the signal (or the epoch end, when it came just there)
+    assert saved[-1] >= before > STEPS_PER_EPOCH
     assert not (out / "checkpoint.pt").exists()
     logged = lines(out)
     assert logged[-1]["step" if logged[-1]["kind"] == "step" else "steps"] <= saved[-1]
